@@ -1,0 +1,268 @@
+"""Command line: parses arguments and calls the library. Exit 2 on usage or config errors only.
+
+Failed cells are data, not exit codes; ``check`` exits 1 when a codec fails conformance, since
+reporting that is its job.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from bench.errors import UsageError
+
+
+def _csv(value: str | None) -> list[str] | None:
+    return [v.strip() for v in value.split(",") if v.strip()] if value else None
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from bench.codecs import codecs
+    from bench.report import write_report
+    from bench.runner.run import DEFAULT_CODECS, RunConfig, run
+    from bench.task import tasks
+
+    config = RunConfig(
+        codecs=codecs.resolve(args.codecs, []) if args.codecs else codecs.resolve(",".join(DEFAULT_CODECS), []),
+        tasks=tasks.resolve(args.tasks, ["reconstruction"]),
+        data=args.data,
+        out=Path(args.out) if args.out else None,
+        metrics=_csv(args.metrics),
+        workers=args.workers or os.cpu_count() or 1,
+        use_cache=not args.no_cache,
+        device=args.device or ("cuda" if _cuda() else "cpu"),
+        batch_size=args.batch_size,
+        executor=args.executor,
+        progress=not args.quiet,
+        flush_seconds=args.flush_seconds,
+        **({"cache_dir": Path(args.cache_dir)} if args.cache_dir else {}),
+    )
+    run_dir = run(config)
+    print(f"results: {run_dir / 'results.parquet'}")
+    print(f"summary: {run_dir / 'summary.csv'}")
+    if not args.no_report:
+        report_dir = Path(args.report_dir) if args.report_dir else Path("reports") / run_dir.name
+        print(f"report:  {write_report(run_dir, report_dir)}")
+    return 0
+
+
+def _cuda() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
+
+
+def cmd_codecs(args: argparse.Namespace) -> int:
+    from bench.codecs import codecs
+
+    rows = []
+    for _, op in codecs.items():
+        meta = op.meta
+        try:
+            available, reason = op.build().availability()
+        except Exception as exc:
+            available, reason = False, f"{type(exc).__name__}: {exc}"
+        rows.append({**meta.to_dict(), "available": available, "reason": reason})
+    if args.format == "json":
+        print(json.dumps(rows, indent=2, default=str))
+        return 0
+    print(f"{'id':<22} {'family':<8} {'kind':<9} {'rate':>6} {'kbps':>7}  available")
+    for r in rows:
+        mark = "yes" if r["available"] else f"no: {r['reason']}"
+        print(f"{r['id']:<22} {r['family']:<8} {r['kind']:<9} {r['sample_rate']:>6} "
+              f"{r['bitrate_bps'] / 1000:>7.2f}  {mark}")
+    return 0
+
+
+def cmd_tasks(args: argparse.Namespace) -> int:
+    from bench.task import tasks
+
+    for name, task in tasks.items():
+        print(f"{name}: {task.description}\n  metrics: {', '.join(task.default_metrics)}")
+    return 0
+
+
+def cmd_metrics(args: argparse.Namespace) -> int:
+    from bench.metrics import metrics
+
+    infos = [m.info.to_dict() for _, m in metrics.items()]
+    if args.format == "json":
+        print(json.dumps(infos, indent=2))
+    else:
+        for i in infos:
+            print(f"{i['id']:<15} v{i['version']:<5} {i['direction']:<7} {i['sample_rate']:>6} Hz  {i['reference']}")
+    return 0
+
+
+def cmd_score(args: argparse.Namespace) -> int:
+    from bench.audio import load_audio
+    from bench.data.manifest import Item
+    from bench.task import tasks
+
+    task = tasks.get("reconstruction")
+    ids = task.metric_ids(_csv(args.metrics))
+    ref, deg = load_audio(args.ref), load_audio(args.deg)
+    outcomes = task.score(Item(id=Path(args.ref).stem, audio=args.ref), ref, deg, ids)
+    values = {o.metric: o.value for o in outcomes}
+    for o in outcomes:
+        if o.error:
+            print(f"{o.metric}: failed: {o.error}", file=sys.stderr)
+    if args.format == "json":
+        print(json.dumps(values))
+    else:
+        for k, v in values.items():
+            print(f"{k:<15} {'failed' if v is None else f'{v:.6f}'}")
+    return 0
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    from bench.codecs import codecs
+    from bench.codecs.conformance import check_codec
+
+    names = codecs.resolve(args.codec, [])
+    reports = [check_codec(codecs.get(n), random_init=args.random_init, device=args.device) for n in names]
+    if args.format == "json":
+        print(json.dumps([r.to_dict() for r in reports], indent=2, default=str))
+    else:
+        for r in reports:
+            print(f"{r.codec}: {'PASS' if r.passed else 'FAIL'}" + (f" ({r.error})" if r.error else ""))
+            for c in r.checks:
+                print(f"  [{'ok' if c.passed else 'FAIL'}] {c.name}: {c.detail}")
+            if r.costs:
+                print(f"  encode RTF {r.costs['encode_rtf']:.4f}, decode RTF {r.costs['decode_rtf']:.4f}")
+    return 0 if all(r.passed for r in reports) else 1
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from bench.report import write_report
+
+    run_dir = Path(args.run_dir)
+    if not (run_dir / "run.json").exists():
+        raise UsageError(f"{run_dir} is not a run directory (no run.json)")
+    out = Path(args.out) if args.out else Path("reports") / run_dir.resolve().name
+    print(write_report(run_dir, out))
+    return 0
+
+
+def cmd_data_list(args: argparse.Namespace) -> int:
+    from bench.data import corpus_builders, list_datasets
+
+    print("datasets (use with --data):")
+    for name, description in list_datasets():
+        print(f"  {name:<26} {description}")
+    print("corpus builders (codecbench data build NAME SOURCE / data download NAME DEST):")
+    for name, builder in corpus_builders.items():
+        print(f"  {name:<26} {builder.license}  {builder.homepage}")
+    return 0
+
+
+def cmd_data_build(args: argparse.Namespace) -> int:
+    from bench.data.builders import build
+
+    result = build(args.name, args.source, out=args.out)
+    for problem in result.problems:
+        print(f"warning: {problem}", file=sys.stderr)
+    print(f"{result.manifest}: {result.n_items} items under {result.root}")
+    return 0
+
+
+def cmd_data_download(args: argparse.Namespace) -> int:
+    from bench.data.download import download
+    from bench.errors import DataError
+
+    try:
+        result = download(args.name, args.dest, out=args.out)
+    except DataError as exc:  # offline or checksum mismatch: say what to fetch, exit as a config error
+        raise UsageError(str(exc)) from exc
+    print(f"{result.manifest}: {result.n_items} items under {result.root}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="codecbench", description="Benchmark audio codecs honestly.")
+    p.add_argument("-v", "--verbose", action="store_true")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    r = sub.add_parser("run", help="evaluate op-points on a dataset (default: embedded corpus, classic codecs)")
+    r.add_argument("--codecs", help="comma list of op-point ids or globs (default: all classic op-points)")
+    r.add_argument("--tasks", help="comma list of tasks (default: reconstruction)")
+    r.add_argument("--metrics", help="comma list of metric ids (default: the task's metrics)")
+    r.add_argument("--data", default="embedded", help="dataset name, manifest .jsonl, or folder of audio files")
+    r.add_argument("--out", help="run directory (default: runs/<dataset>-<config hash>; reruns resume it)")
+    r.add_argument("--workers", type=int, default=0, help="metric worker processes (default: all cores)")
+    r.add_argument("--no-cache", action="store_true", help="recompute everything; do not read the cache")
+    r.add_argument("--cache-dir", help="cache directory (default: $CODECBENCH_CACHE or ~/.cache/codecbench)")
+    r.add_argument("--device", help="torch device for codec inference (default: cuda if available)")
+    r.add_argument("--batch-size", type=int, default=8)
+    r.add_argument("--executor", default="local")
+    r.add_argument("--report-dir", help="where to write the report (default: reports/<run>)")
+    r.add_argument("--no-report", action="store_true")
+    r.add_argument("--flush-seconds", type=float, default=10.0,
+                   help="write finished rows to disk at least this often (default: 10)")
+    r.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
+    r.set_defaults(func=cmd_run)
+
+    c = sub.add_parser("codecs", help="list registered op-points with metadata and availability")
+    c.add_argument("--format", choices=("table", "json"), default="table")
+    c.set_defaults(func=cmd_codecs)
+
+    sub.add_parser("tasks", help="list tasks").set_defaults(func=cmd_tasks)
+
+    m = sub.add_parser("metrics", help="list metrics with their reference implementations")
+    m.add_argument("--format", choices=("table", "json"), default="table")
+    m.set_defaults(func=cmd_metrics)
+
+    s = sub.add_parser("score", help="score one reference/degraded pair")
+    s.add_argument("--ref", required=True)
+    s.add_argument("--deg", required=True)
+    s.add_argument("--metrics")
+    s.add_argument("--format", choices=("table", "json"), default="table")
+    s.set_defaults(func=cmd_score)
+
+    k = sub.add_parser("check", help="conformance check of op-points (ids or globs)")
+    k.add_argument("codec")
+    k.add_argument("--random-init", action="store_true", help="tiny config, random weights (neural codecs)")
+    k.add_argument("--device", default="cpu")
+    k.add_argument("--format", choices=("table", "json"), default="table")
+    k.set_defaults(func=cmd_check)
+
+    rep = sub.add_parser("report", help="write reports/<run>/index.html and README.md for a run")
+    rep.add_argument("run_dir")
+    rep.add_argument("--out")
+    rep.set_defaults(func=cmd_report)
+
+    d = sub.add_parser("data", help="datasets: list, build manifests, download").add_subparsers(
+        dest="data_command", required=True)
+    d.add_parser("list", help="registered datasets and corpus builders").set_defaults(func=cmd_data_list)
+    b = d.add_parser("build", help="write a manifest for a local copy of a corpus")
+    b.add_argument("name")
+    b.add_argument("source", help="folder holding the corpus as distributed")
+    b.add_argument("--out", help="manifest path (default: data_manifests/NAME.jsonl)")
+    b.set_defaults(func=cmd_data_build)
+    dl = d.add_parser("download", help="fetch a corpus from its official source, verify, build its manifest")
+    dl.add_argument("name")
+    dl.add_argument("dest", help="where the corpus is unpacked")
+    dl.add_argument("--out", help="manifest path (default: data_manifests/NAME.jsonl)")
+    dl.set_defaults(func=cmd_data_download)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s: %(message)s")
+    func: Callable[[argparse.Namespace], int] = args.func
+    try:
+        return func(args)
+    except UsageError as exc:
+        print(f"codecbench: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
