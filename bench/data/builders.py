@@ -10,7 +10,6 @@ metrics need only the audio.
 from __future__ import annotations
 
 import contextlib
-import os
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,6 +19,7 @@ from bench.data import corpus_builders, datasets, read_manifest_auto, root_sidec
 from bench.data.folder import audio_info, read_transcript
 from bench.data.manifest import Dataset, Item, write_manifest
 from bench.errors import UsageError
+from bench.runner.atomic import atomic_write_bytes
 
 #: Where ``build`` writes ``<name>.jsonl`` when no output path is given (relative to the cwd).
 DEFAULT_MANIFEST_DIR = Path("data_manifests")
@@ -111,9 +111,7 @@ class CorpusBuilder:
         manifest = Path(out) if out is not None else self.default_manifest()
         write_manifest(items, manifest)
         sidecar = root_sidecar(manifest)
-        tmp = sidecar.with_name(sidecar.name + ".tmp")
-        tmp.write_text(str(root) + "\n", encoding="utf-8")
-        os.replace(tmp, sidecar)
+        atomic_write_bytes(sidecar, (str(root) + "\n").encode("utf-8"))
         return BuildResult(self.name, manifest, root, len(items), problems)
 
 

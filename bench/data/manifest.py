@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.errors import DataError, UsageError
+from bench.runner.atomic import atomic_write_bytes
 
 REQUIRED_FIELDS = ("id", "audio")
 
@@ -113,10 +114,5 @@ def read_manifest(path: str | Path, root: str | Path | None = None, name: str | 
 
 def write_manifest(items: list[Item], path: str | Path) -> None:
     """Write items as JSONL atomically (temp file + rename)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    with open(tmp, "w", encoding="utf-8") as f:
-        for item in items:
-            f.write(json.dumps(item.to_json(), ensure_ascii=False, sort_keys=True) + "\n")
-    os.replace(tmp, path)
+    lines = [json.dumps(item.to_json(), ensure_ascii=False, sort_keys=True) + "\n" for item in items]
+    atomic_write_bytes(path, "".join(lines).encode("utf-8"))

@@ -27,7 +27,8 @@ from bench.data import resolve_dataset
 from bench.data.manifest import Dataset, Item
 from bench.errors import UsageError
 from bench.metrics import metrics
-from bench.runner.cache import Cache, DecodedEntry, atomic_write_bytes, content_key, default_cache_dir
+from bench.runner.atomic import atomic_path, atomic_write_bytes
+from bench.runner.cache import Cache, DecodedEntry, content_key, default_cache_dir
 from bench.runner.codec_stage import CodecStage, RefAudio
 from bench.runner.executor import Executor, executors
 from bench.runner.provenance import git_hash, provenance, provenance_json
@@ -290,8 +291,10 @@ def run(config: RunConfig) -> Path:
         state.cache.close()
     df = state.store.consolidate()
     summary = summarize(df)
-    summary.to_csv(state.run_dir / "summary.csv", index=False)
-    summary.to_parquet(state.run_dir / "summary.parquet", index=False)
+    with atomic_path(state.run_dir / "summary.csv") as tmp:
+        summary.to_csv(tmp, index=False)
+    with atomic_path(state.run_dir / "summary.parquet") as tmp:
+        summary.to_parquet(tmp, index=False)
     state.stats["wall_s"] = round(time.perf_counter() - started, 3)
     state.write_run_json()
     return state.run_dir

@@ -7,7 +7,6 @@ on ``row_key``, so a crash between consolidation and clean-up cannot duplicate a
 
 from __future__ import annotations
 
-import os
 import time
 import uuid
 from pathlib import Path
@@ -17,6 +16,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from bench.runner.atomic import atomic_path
 from bench.runner.cache import content_key
 from bench.runner.schema import COLUMNS, IDENTITY_COLUMNS, ROW_SCHEMA
 
@@ -30,9 +30,8 @@ def _write_table(rows: list[dict[str, Any]] | pd.DataFrame, path: Path) -> None:
         table = pa.Table.from_pandas(rows[COLUMNS], schema=ROW_SCHEMA, preserve_index=False)
     else:
         table = pa.Table.from_pylist([{c: r.get(c) for c in COLUMNS} for r in rows], schema=ROW_SCHEMA)
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
-    pq.write_table(table, tmp)
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        pq.write_table(table, tmp)
 
 
 def read_results(run_dir: str | Path) -> pd.DataFrame:
