@@ -146,7 +146,7 @@ class Run:
     # -- rows --------------------------------------------------------------------------------
     def row(self, op: OpPoint, item: Item, task: str, metric_id: str, *, value: float | None = None,
             error: str | None = None, entry: DecodedEntry | None = None, metric_wall: float | None = None,
-            judge: str | None = None) -> dict[str, Any]:
+            judge: str | None = None, duration: float | None = None) -> dict[str, Any]:
         info = metrics.get(metric_id).info
         r: dict[str, Any] = {
             "run_id": self.run_id, "codec": op.meta.id, "codec_family": op.meta.family,
@@ -157,7 +157,7 @@ class Run:
             "declared_bitrate_bps": float(op.meta.bitrate_bps),
             "measured_bitrate_bps": entry.payload_bps if entry else None,
             "overhead_bitrate_bps": entry.overhead_bps if entry else None,
-            "duration_s": item.duration, "codec_wall_s": entry.codec_wall_s if entry else None,
+            "duration_s": duration if duration is not None else item.duration, "codec_wall_s": entry.codec_wall_s if entry else None,
             "metric_wall_s": metric_wall, "codecbench_version": bench.__version__,
             "git_hash": self._git, "provenance": self._prov,
         }
@@ -191,7 +191,7 @@ class Run:
         by_id = {item.id: item for item in self.dataset.items}
         plan = [(op, [it for it in self.dataset.items if self.missing(op, it)]) for op in self.ops]
         total_items = sum(len(items) for _, items in plan)
-        in_flight: dict[Future, tuple[OpPoint, Item, ScoreJob, DecodedEntry, list[str]]] = {}
+        in_flight: dict[Future, tuple[OpPoint, Item, ScoreJob, DecodedEntry, list[str], float]] = {}
         bar = tqdm(total=total_items, desc="codec×item", unit="pair", disable=not self.config.progress,
                    dynamic_ncols=True)
 
@@ -200,7 +200,7 @@ class Run:
                 return
             done, _ = wait(list(in_flight), timeout=None if block else 0, return_when=FIRST_COMPLETED)
             for fut in done:
-                op, item, job, entry, keys = in_flight.pop(fut)
+                op, item, job, entry, keys, duration = in_flight.pop(fut)
                 try:
                     outcomes = fut.result()
                 except Exception as exc:  # a worker died: the cells fail with the reason, the run goes on
@@ -210,7 +210,7 @@ class Run:
                 for outcome, key in zip(outcomes, keys, strict=True):
                     rows.append(self.row(op, item, job.task, outcome.metric, value=outcome.value,
                                          error=outcome.error, entry=entry, metric_wall=outcome.wall_s,
-                                         judge=outcome.judge))
+                                         judge=outcome.judge, duration=duration))
                     cache_rows.append((key, outcome.value, outcome.error, outcome.wall_s))
                 self.cache.put_values(cache_rows)
                 self.store.add(rows)
@@ -251,9 +251,12 @@ class Run:
 
     def _submit(self, op: OpPoint, item: Item, ref: RefAudio, entry: DecodedEntry, executor: Executor,
                 in_flight: dict, bar: tqdm) -> None:
+        assert ref.audio is not None
+        duration = ref.audio.duration
         for task, ids in self.missing(op, item).items():
             if entry.error:
-                self.store.add([self.row(op, item, task, m, error=entry.error, entry=entry) for m in ids])
+                self.store.add([self.row(op, item, task, m, error=entry.error, entry=entry, duration=duration)
+                                for m in ids])
                 continue
             keys = {m: content_key("value-v1", ref.sha256, entry.sha256, m, metrics.get(m).info.version)
                     for m in ids}
@@ -265,12 +268,13 @@ class Run:
                     todo.append(m)
                     continue
                 value, error, wall = hit
-                rows.append(self.row(op, item, task, m, value=value, error=error, entry=entry, metric_wall=wall))
+                rows.append(self.row(op, item, task, m, value=value, error=error, entry=entry, metric_wall=wall,
+                                     duration=duration))
             self.stats["cells_from_cache"] += len(rows)
             self.store.add(rows)
             if todo:
                 job = ScoreJob(task, item, str(self.dataset.path_of(item)), str(entry.path), entry.sample_rate, todo)
-                in_flight[executor.submit(score_job, job)] = (op, item, job, entry, [keys[m] for m in todo])
+                in_flight[executor.submit(score_job, job)] = (op, item, job, entry, [keys[m] for m in todo], duration)
         bar.update(1)
 
 
