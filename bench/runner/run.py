@@ -194,6 +194,7 @@ class Run:
         in_flight: dict[Future, tuple[OpPoint, Item, ScoreJob, DecodedEntry, list[str], float]] = {}
         bar = tqdm(total=total_items, desc="codec×item", unit="pair", disable=not self.config.progress,
                    dynamic_ncols=True)
+        open_jobs: dict[tuple[str, str], int] = {}  # (op-point, item) → scoring jobs not yet back
 
         def collect(block: bool) -> None:
             if not in_flight:
@@ -215,6 +216,11 @@ class Run:
                 self.cache.put_values(cache_rows)
                 self.store.add(rows)
                 self.stats["cells_computed"] += len(rows)
+                pair = (op.meta.id, item.id)
+                open_jobs[pair] -= 1
+                if open_jobs[pair] == 0:
+                    del open_jobs[pair]
+                    bar.update(1)
 
         try:
             for op, items in plan:
@@ -225,7 +231,11 @@ class Run:
                 ref_iter = self._partition_failures(op, self._references(items), by_id, bar)
                 for ref, entry in stage.process(ref_iter):
                     item = by_id[ref.item_id]
-                    self._submit(op, item, ref, entry, executor, in_flight, bar)
+                    submitted = self._submit(op, item, ref, entry, executor, in_flight)
+                    if submitted:
+                        open_jobs[(op.meta.id, item.id)] = submitted
+                    else:
+                        bar.update(1)
                     while len(in_flight) >= self.config.max_in_flight:
                         collect(block=True)
                     collect(block=False)
@@ -250,7 +260,9 @@ class Run:
             bar.update(1)
 
     def _submit(self, op: OpPoint, item: Item, ref: RefAudio, entry: DecodedEntry, executor: Executor,
-                in_flight: dict, bar: tqdm) -> None:
+                in_flight: dict) -> int:
+        """Write the rows the cache already holds; submit one job per task for the rest."""
+        submitted = 0
         assert ref.audio is not None
         duration = ref.audio.duration
         for task, ids in self.missing(op, item).items():
@@ -275,7 +287,8 @@ class Run:
             if todo:
                 job = ScoreJob(task, item, str(self.dataset.path_of(item)), str(entry.path), entry.sample_rate, todo)
                 in_flight[executor.submit(score_job, job)] = (op, item, job, entry, [keys[m] for m in todo], duration)
-        bar.update(1)
+                submitted += 1
+        return submitted
 
 
 def run(config: RunConfig) -> Path:
