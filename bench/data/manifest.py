@@ -52,13 +52,17 @@ class Dataset:
 
 
 def safe_join(root: Path, relative: str) -> Path:
-    """Resolve ``relative`` under ``root``; refuse absolute paths and ``..`` escapes."""
+    """Join ``relative`` under ``root``; refuse absolute paths and ``..`` escapes.
+
+    The check is lexical: a symlink the user placed inside the root (a link farm into a corpus
+    elsewhere) is followed, but a manifest cannot name a file outside the root.
+    """
     if os.path.isabs(relative):
         raise DataError(f"audio path {relative!r} is absolute; manifests hold paths relative to the data root")
-    root_resolved = Path(root).resolve()
-    path = (root_resolved / relative).resolve()
-    if path != root_resolved and root_resolved not in path.parents:
-        raise DataError(f"audio path {relative!r} escapes the data root {root_resolved}")
+    root_abs = Path(os.path.abspath(root))
+    path = Path(os.path.normpath(root_abs / relative))
+    if path != root_abs and root_abs not in path.parents:
+        raise DataError(f"audio path {relative!r} escapes the data root {root_abs}")
     return path
 
 

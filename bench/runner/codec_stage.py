@@ -70,7 +70,8 @@ class CodecStage:
                 yield ref, hit
             else:
                 todo.append(ref)
-        todo.sort(key=lambda r: r.audio.n_samples if r.audio else 0)
+        # longest first: batches pad little, and the scoring jobs that follow finish evenly (LPT)
+        todo.sort(key=lambda r: r.audio.n_samples if r.audio else 0, reverse=True)
         for start in range(0, len(todo), self.batch_size):
             yield from self._run_batch(todo[start : start + self.batch_size])
 

@@ -26,6 +26,9 @@ class Executor(ABC):
     def shutdown(self) -> None:  # noqa: B027 - inline executors hold nothing to release
         """Release workers."""
 
+    def warm_up(self, fn: Callable[[Any], Any], arg: Any) -> None:  # noqa: B027 - nothing to warm inline
+        """Start workers now and run ``fn(arg)`` in each, overlapping start-up with codec inference."""
+
 
 class InlineExecutor(Executor):
     """Runs each job at submission, in this process: no pickling, no start-up cost."""
@@ -41,23 +44,42 @@ class InlineExecutor(Executor):
         return fut
 
 
+#: Thread pools a worker would otherwise size to all cores (OpenMP/torch, BLAS, numba used by ViSQOL).
+SINGLE_THREAD_ENV = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1",
+                     "NUMBA_NUM_THREADS": "1"}
+
+
 def _init_worker() -> None:
-    """One BLAS/torch thread per worker process: the pool is the parallelism."""
-    os.environ["OMP_NUM_THREADS"] = "1"
+    """One thread per worker process: the pool is the parallelism, oversubscription only costs.
+
+    Runs before the worker imports numpy, torch or numba, so the limits take effect.
+    """
+    os.environ.update(SINGLE_THREAD_ENV)
     import torch
 
     torch.set_num_threads(1)
 
 
 class ProcessExecutor(Executor):
-    """A spawn-started process pool (fork is unsafe once torch has started its threads)."""
+    """A process pool whose workers fork from a fork server with the numerical stack preloaded.
+
+    Forking the main process is unsafe once torch has started its threads; the fork server is a
+    clean process that only imports (bench.runner.worker_preload), so workers start in
+    milliseconds instead of re-importing torch, scipy and the metric packages each.
+    """
 
     def __init__(self, workers: int):
         self.workers = workers
-        self._pool = ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn"), initializer=_init_worker)
+        ctx = mp.get_context("forkserver")
+        ctx.set_forkserver_preload(["bench.runner.worker_preload"])
+        self._pool = ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init_worker)
 
     def submit(self, fn: Callable[[Any], Any], arg: Any) -> Future:
         return self._pool.submit(fn, arg)
+
+    def warm_up(self, fn: Callable[[Any], Any], arg: Any) -> None:
+        for _ in range(self.workers):
+            self._pool.submit(fn, arg)
 
     def shutdown(self) -> None:
         self._pool.shutdown(wait=True, cancel_futures=True)

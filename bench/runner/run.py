@@ -17,11 +17,10 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 from tqdm import tqdm
 
 import bench
-from bench.audio import Audio, load_audio
+from bench.audio import load_audio
 from bench.codecs import OpPoint, codecs
 from bench.data import resolve_dataset
 from bench.data.manifest import Dataset, Item
@@ -31,6 +30,7 @@ from bench.runner.atomic import atomic_path, atomic_write_bytes
 from bench.runner.cache import Cache, DecodedEntry, content_key, default_cache_dir
 from bench.runner.codec_stage import CodecStage, RefAudio
 from bench.runner.executor import Executor, executors
+from bench.runner.jobs import ScoreJob, score_job, warm_metrics
 from bench.runner.provenance import git_hash, provenance, provenance_json
 from bench.runner.store import ResultStore, row_key
 from bench.task import CellOutcome, tasks
@@ -62,29 +62,6 @@ class RunConfig:
                 "metrics": sorted(self.metrics) if self.metrics else None}
 
 
-@dataclass
-class ScoreJob:
-    """Picklable unit of metric work: one reference, one decoded signal, the metrics missing."""
-
-    task: str
-    item: Item
-    ref_path: str
-    deg_path: str
-    deg_rate: int
-    metric_ids: list[str]
-
-
-def score_job(job: ScoreJob) -> list[CellOutcome]:
-    """Executed by workers: load both signals and let the task score them."""
-    try:
-        reference = load_audio(job.ref_path)
-        degraded = Audio(np.load(job.deg_path), job.deg_rate)
-    except Exception as exc:
-        msg = f"cannot load scoring inputs: {type(exc).__name__}: {exc}"
-        return [CellOutcome(m, None, msg, 0.0) for m in job.metric_ids]
-    return tasks.get(job.task).score(job.item, reference, degraded, job.metric_ids)
-
-
 def default_run_dir(dataset: Dataset, config: RunConfig) -> Path:
     return Path("runs") / f"{dataset.name}-{content_key(config.identity())[:8]}"
 
@@ -99,6 +76,7 @@ class Run:
             log.warning("%s", problem)
         self.task_objs = {name: tasks.get(name) for name in config.tasks}
         self.metric_ids = {name: t.metric_ids(config.metrics) for name, t in self.task_objs.items()}
+        self.all_metric_ids = sorted({m for ids in self.metric_ids.values() for m in ids})
         self.ops: list[OpPoint] = [codecs.get(c) for c in config.codecs]
         self.run_dir = Path(config.out) if config.out else default_run_dir(self.dataset, config)
         self.run_id = self.run_dir.name
@@ -195,6 +173,7 @@ class Run:
         bar = tqdm(total=total_items, desc="codec×item", unit="pair", disable=not self.config.progress,
                    dynamic_ncols=True)
         open_jobs: dict[tuple[str, str], int] = {}  # (op-point, item) → scoring jobs not yet back
+        warmed = False
 
         def collect(block: bool) -> None:
             if not in_flight:
@@ -231,7 +210,13 @@ class Run:
                 ref_iter = self._partition_failures(op, self._references(items), by_id, bar)
                 for ref, entry in stage.process(ref_iter):
                     item = by_id[ref.item_id]
+                    if not warmed and stage.n_computed:  # real work ahead: start workers while codecs run
+                        executor.warm_up(warm_metrics, self.all_metric_ids)
+                        warmed = True
                     submitted = self._submit(op, item, ref, entry, executor, in_flight)
+                    if submitted and not warmed:
+                        executor.warm_up(warm_metrics, self.all_metric_ids)
+                        warmed = True
                     if submitted:
                         open_jobs[(op.meta.id, item.id)] = submitted
                     else:
