@@ -21,14 +21,31 @@ def _csv(value: str | None) -> list[str] | None:
     return [v.strip() for v in value.split(",") if v.strip()] if value else None
 
 
+def _weights_map(values: list[str] | None, codec_ids: list[str]) -> dict[str, str]:
+    """``--weights PATH`` (one codec) or ``--weights ID=PATH`` (any number) → {id: path}."""
+    out: dict[str, str] = {}
+    for value in values or []:
+        codec_id, sep, path = value.partition("=")
+        if not sep:
+            if len(codec_ids) != 1:
+                raise UsageError("--weights PATH needs exactly one codec; use --weights ID=PATH")
+            codec_id, path = codec_ids[0], value
+        if codec_id not in codec_ids:
+            raise UsageError(f"--weights names {codec_id!r}, which is not among --codecs")
+        out[codec_id] = path
+    return out
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from bench.codecs import codecs
     from bench.report import write_report
     from bench.runner.run import DEFAULT_CODECS, RunConfig, run
     from bench.task import tasks
 
+    codec_ids = codecs.resolve(args.codecs, []) if args.codecs else codecs.resolve(",".join(DEFAULT_CODECS), [])
     config = RunConfig(
-        codecs=codecs.resolve(args.codecs, []) if args.codecs else codecs.resolve(",".join(DEFAULT_CODECS), []),
+        codecs=codec_ids,
+        weights=_weights_map(args.weights, codec_ids),
         tasks=tasks.resolve(args.tasks, ["reconstruction"]),
         data=args.data,
         out=Path(args.out) if args.out else None,
@@ -64,7 +81,10 @@ def cmd_codecs(args: argparse.Namespace) -> int:
     for _, op in codecs.items():
         meta = op.meta
         try:
-            available, reason = op.build().availability()
+            codec = op.build()
+            available, reason = codec.availability()
+            if available:
+                available, reason = codec.weights_status()
         except Exception as exc:
             available, reason = False, f"{type(exc).__name__}: {exc}"
         rows.append({**meta.to_dict(), "available": available, "reason": reason})
@@ -125,7 +145,9 @@ def cmd_check(args: argparse.Namespace) -> int:
     from bench.codecs.conformance import check_codec
 
     names = codecs.resolve(args.codec, [])
-    reports = [check_codec(codecs.get(n), random_init=args.random_init, device=args.device) for n in names]
+    weights = _weights_map(args.weights, names)
+    reports = [check_codec(codecs.get(n), random_init=args.random_init, device=args.device,
+                           weights=weights.get(n)) for n in names]
     if args.format == "json":
         print(json.dumps([r.to_dict() for r in reports], indent=2, default=str))
     else:
@@ -136,6 +158,27 @@ def cmd_check(args: argparse.Namespace) -> int:
             if r.costs:
                 print(f"  encode RTF {r.costs['encode_rtf']:.4f}, decode RTF {r.costs['decode_rtf']:.4f}")
     return 0 if all(r.passed for r in reports) else 1
+
+
+def cmd_fetch(args: argparse.Namespace) -> int:
+    from bench.codecs import codecs
+    from bench.codecs.weights import resolve_weights
+    from bench.errors import WeightsUnavailableError
+
+    failed = 0
+    for name in codecs.resolve(",".join(args.codecs), []):
+        meta = codecs.get(name).meta
+        if meta.weights is None:
+            print(f"{name}: nothing to fetch ({'no weights needed' if meta.kind == 'bitstream' else 'no public weights'})")
+            continue
+        try:
+            print(f"{name}: {resolve_weights(meta)}")
+        except WeightsUnavailableError as exc:
+            failed += 1
+            print(f"{name}: {exc}", file=sys.stderr)
+    if failed:
+        raise UsageError(f"{failed} op-point(s) could not be fetched (see above)")
+    return 0
 
 
 def cmd_report(args: argparse.Namespace) -> int:
@@ -199,6 +242,8 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--cache-dir", help="cache directory (default: $CODECBENCH_CACHE or ~/.cache/codecbench)")
     r.add_argument("--device", help="torch device for codec inference (default: cuda if available)")
     r.add_argument("--batch-size", type=int, default=8)
+    r.add_argument("--weights", action="append", metavar="[ID=]PATH",
+                   help="local weights for an op-point instead of its registered source (repeatable)")
     r.add_argument("--executor", default="local")
     r.add_argument("--report-dir", help="where to write the report (default: reports/<run>)")
     r.add_argument("--no-report", action="store_true")
@@ -228,8 +273,13 @@ def build_parser() -> argparse.ArgumentParser:
     k.add_argument("codec")
     k.add_argument("--random-init", action="store_true", help="tiny config, random weights (neural codecs)")
     k.add_argument("--device", default="cpu")
+    k.add_argument("--weights", action="append", metavar="[ID=]PATH", help="local weights (repeatable)")
     k.add_argument("--format", choices=("table", "json"), default="table")
     k.set_defaults(func=cmd_check)
+
+    f = sub.add_parser("fetch", help="download op-points' pretrained weights ahead of time (ids or globs)")
+    f.add_argument("codecs", nargs="+")
+    f.set_defaults(func=cmd_fetch)
 
     rep = sub.add_parser("report", help="write reports/<run>/index.html and README.md for a run")
     rep.add_argument("run_dir")

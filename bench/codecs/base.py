@@ -55,6 +55,8 @@ class CodecMeta:
     citation: str = ""
     implementation: str = ""
     """What actually runs, e.g. ``libopus via PyAV (FFmpeg)``."""
+    algorithmic_latency_s: float | None = None
+    """Frame size plus look-ahead: the delay a streaming use of this op-point cannot avoid."""
     bitrate_tolerance: float = 0.01
     """Relative |measured − declared| / declared the conformance check accepts, and why in ``notes``."""
     notes: str = ""
@@ -137,6 +139,10 @@ class Codec(ABC):
     # -- lifecycle ---------------------------------------------------------------------------
     def availability(self) -> tuple[bool, str]:
         """Whether this op-point can run here and, if not, what is missing."""
+        return True, ""
+
+    def weights_status(self) -> tuple[bool, str]:
+        """Whether the weights are on this machine (classic codecs need none)."""
         return True, ""
 
     def load(self, device: str | torch.device = "cpu", weights: Path | None = None,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -74,7 +75,8 @@ def speech_inputs(sample_rate: int, channels: int) -> list[np.ndarray]:
     return out
 
 
-def check_codec(op: OpPoint, random_init: bool = False, device: str = "cpu") -> ConformanceReport:
+def check_codec(op: OpPoint, random_init: bool = False, device: str = "cpu",
+                weights: str | None = None) -> ConformanceReport:
     meta = op.meta
     report = ConformanceReport(meta.id)
     try:
@@ -83,7 +85,7 @@ def check_codec(op: OpPoint, random_init: bool = False, device: str = "cpu") -> 
         if not ok:
             report.error = f"unavailable: {why}"
             return report
-        codec.load(device, random_init=random_init)
+        codec.load(device, weights=Path(weights) if weights else None, random_init=random_init)
         inputs = speech_inputs(meta.sample_rate, meta.channels)
         run_checks(codec, inputs, report)
     except Exception as exc:
@@ -107,8 +109,13 @@ def run_checks(codec: Codec, inputs: list[np.ndarray], report: ConformanceReport
         single_audio = [codec.decode(e)[0][0, :, : x.shape[-1]] for e, x in zip(singles, inputs, strict=True)]
 
     seconds = float(lengths.sum()) / meta.sample_rate
+    n_params = meta.n_params
+    model = getattr(codec, "model", None)
+    if isinstance(model, torch.nn.Module):
+        n_params = sum(p.numel() for p in model.parameters())
     report.costs = {"encode_rtf": (t1 - t0) / seconds, "decode_rtf": (t2 - t1) / seconds,
-                    "n_params": meta.n_params, "audio_seconds": seconds}
+                    "n_params": n_params, "algorithmic_latency_s": meta.algorithmic_latency_s,
+                    "audio_seconds": seconds}
 
     length_err = [abs(int(o) - int(n)) for o, n in zip(out_lengths, lengths, strict=True)]
     add(Check("rate_and_length", audio.shape[1] == meta.channels and max(length_err) <= frame,
@@ -124,6 +131,14 @@ def run_checks(codec: Codec, inputs: list[np.ndarray], report: ConformanceReport
               f"finite={finite}; output/input RMS ratios {[round(r, 3) for r in rms]} (need > 0.01)"))
 
     add(Check("deterministic_encode", _same_encoding(enc, enc_again), "two encodes of the same batch"))
+    if isinstance(enc, Codes):
+        distinct = [int(torch.unique(enc.codes[:, k, : int(enc.lengths.min())]).numel())
+                    for k in range(enc.codes.shape[1])]
+        shape_ok = enc.codes.shape[1] == meta.n_codebooks and all(
+            int(enc.codes[:, k].max()) < size for k, size in enumerate(meta.codebook_sizes))
+        add(Check("codes_vary_and_fit", shape_ok and min(distinct) > 1,
+                  f"{enc.codes.shape[1]} codebooks (want {meta.n_codebooks}); distinct codes per codebook "
+                  f"{distinct[:8]}{' ...' if len(distinct) > 8 else ''}; all below their codebook size: {shape_ok}"))
 
     same_codes = all(_same_encoding(_select(enc, i), s) for i, s in enumerate(singles))
     diffs = [float((audio[i, :, : x.shape[-1]] - single_audio[i]).abs().max()) for i, x in enumerate(inputs)]

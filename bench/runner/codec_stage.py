@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -30,16 +31,27 @@ class RefAudio:
     error: str | None = None
 
 
-def decoded_key(op: OpPoint, ref_sha: str) -> str:
+def weights_identity(path: Path | None) -> str | None:
+    """User-supplied weights enter the cache key by path, size and mtime of every file."""
+    if path is None:
+        return None
+    files = sorted(p for p in Path(path).rglob("*") if p.is_file()) if Path(path).is_dir() else [Path(path)]
+    return content_key([(str(f), f.stat().st_size, f.stat().st_mtime_ns) for f in files])
+
+
+def decoded_key(op: OpPoint, ref_sha: str, weights: str | None = None) -> str:
     """Any change of op-point metadata (weights revision, implementation, options) changes the key."""
-    return content_key("decoded-v1", op.meta.to_dict(), ref_sha)
+    return content_key("decoded-v1", op.meta.to_dict(), ref_sha, *([weights] if weights else []))
 
 
 class CodecStage:
     """Holds one loaded codec and turns references into cached decoded entries."""
 
-    def __init__(self, op: OpPoint, cache: Cache, device: str = "cpu", batch_size: int = 8):
+    def __init__(self, op: OpPoint, cache: Cache, device: str = "cpu", batch_size: int = 8,
+                 weights: Path | None = None):
         self.op, self.cache, self.device, self.batch_size = op, cache, device, batch_size
+        self.weights = weights
+        self._weights_id = weights_identity(weights)
         self._codec: Codec | None = None
         self.load_error: str | None = None
         self.n_computed = 0
@@ -51,7 +63,7 @@ class CodecStage:
                 ok, why = codec.availability()
                 if not ok:
                     raise CodecError(f"codec unavailable: {why}")
-                codec.load(self.device)
+                codec.load(self.device, weights=self.weights)
                 self._codec = codec
             except Exception as exc:
                 self.load_error = f"{type(exc).__name__}: {exc}"
@@ -65,7 +77,7 @@ class CodecStage:
         for ref in refs:
             if ref.audio is None or ref.sha256 is None:
                 continue
-            hit = self.cache.get_decoded(decoded_key(self.op, ref.sha256))
+            hit = self.cache.get_decoded(decoded_key(self.op, ref.sha256, self._weights_id))
             if hit is not None:
                 yield ref, hit
             else:
@@ -101,7 +113,7 @@ class CodecStage:
                 wall.append(time.perf_counter() - t0)
         for ref, out, seconds in zip(batch, outputs, wall, strict=True):
             assert ref.sha256 is not None
-            key = decoded_key(self.op, ref.sha256)
+            key = decoded_key(self.op, ref.sha256, self._weights_id)
             if isinstance(out[0], str):
                 message, cacheable = out
                 entry = DecodedEntry(None, meta.sample_rate, "", None, None, seconds, f"codec failed: {message}")  # type: ignore[arg-type]

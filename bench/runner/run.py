@@ -56,6 +56,8 @@ class RunConfig:
     progress: bool = True
     max_in_flight: int = 64
     flush_seconds: float = 10.0
+    weights: dict[str, str] = field(default_factory=dict)
+    """Op-point id → local weights path (``--weights``), overriding the registered source."""
 
     def identity(self) -> dict[str, Any]:
         return {"codecs": sorted(self.codecs), "tasks": sorted(self.tasks), "data": self.data,
@@ -206,7 +208,9 @@ class Run:
                 if not items:
                     continue
                 bar.set_postfix_str(op.meta.id)
-                stage = CodecStage(op, self.cache, self.config.device, self.config.batch_size)
+                weights = self.config.weights.get(op.meta.id)
+                stage = CodecStage(op, self.cache, self.config.device, self.config.batch_size,
+                                   Path(weights) if weights else None)
                 ref_iter = self._partition_failures(op, self._references(items), by_id, bar)
                 for ref, entry in stage.process(ref_iter):
                     item = by_id[ref.item_id]

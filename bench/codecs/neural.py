@@ -1,0 +1,138 @@
+"""Base for neural token codecs: build the real architecture, load weights safely, code in batches.
+
+A family implements ``build_pretrained`` (the official checkpoint, loaded key for key),
+``build_random`` (the same architecture with a tiny config and seeded random weights, so anyone
+can run the conformance check without downloading anything) and the two model calls
+``encode_frames`` / ``decode_frames``. Batching is exact: items are grouped by length, because a
+padded neighbour must never change an item's codes (reflect padding and non-causal convolutions
+would); a family whose model takes a padding mask may set ``exact_padding = True``.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from abc import abstractmethod
+from collections import defaultdict
+from pathlib import Path
+
+import torch
+
+from bench.codecs.base import Codec, Codes, Encoded
+from bench.codecs.weights import local_weights, resolve_weights
+from bench.errors import CodecError
+
+
+class TokenCodec(Codec):
+    """A neural codec emitting integer codes ``[B, K, T]``."""
+
+    requires: tuple[str, ...] = ()
+    """Import names the implementation needs (checked by ``availability``)."""
+    exact_padding: bool = False
+
+    def __init__(self, meta):
+        super().__init__(meta)
+        self.model: torch.nn.Module | None = None
+        self.weights_path: Path | None = None
+
+    # -- availability and loading ----------------------------------------------------------
+    def availability(self) -> tuple[bool, str]:
+        missing = [name for name in self.requires if importlib.util.find_spec(name) is None]
+        if missing:
+            return False, f"needs the Python package(s) {', '.join(missing)}"
+        return True, ""
+
+    def weights_status(self) -> tuple[bool, str]:
+        if local_weights(self.meta) is not None:
+            return True, ""
+        src = self.meta.weights
+        where = f"{src.uri} (revision {src.revision or 'main'})" if src else "a user checkpoint (--weights)"
+        return False, f"weights not on this machine: `codecbench fetch {self.meta.id}` gets {where}"
+
+    def load(self, device: str | torch.device = "cpu", weights: Path | None = None,
+             random_init: bool = False) -> None:
+        torch.set_flush_denormal(True)  # random and trained weights hit denormals; 10x slower without
+        self.device = torch.device(device)
+        if random_init:
+            torch.manual_seed(0)
+            model = self.build_random()
+        else:
+            self.weights_path = resolve_weights(self.meta, weights)
+            model = self.build_pretrained(self.weights_path)
+        self.model = model.eval().to(self.device)
+
+    @abstractmethod
+    def build_pretrained(self, path: Path) -> torch.nn.Module:
+        """The official architecture with the official weights from ``path``."""
+
+    @abstractmethod
+    def build_random(self) -> torch.nn.Module:
+        """The same architecture, tiny, seeded random weights, codebooks that give varied codes."""
+
+    # -- model calls -------------------------------------------------------------------------
+    @abstractmethod
+    def encode_frames(self, audio: torch.Tensor) -> torch.Tensor:
+        """[B, C, T] equal-length audio at the codec rate → codes [B, K, T_frames]."""
+
+    @abstractmethod
+    def decode_frames(self, codes: torch.Tensor) -> torch.Tensor:
+        """codes [B, K, T_frames] → audio [B, C, T']."""
+
+    def frames_for(self, n_samples: int) -> int:
+        """Frames the codec emits for ``n_samples`` input samples (ceil by default)."""
+        assert self.meta.frame_rate
+        hop = self.meta.sample_rate / self.meta.frame_rate
+        return int(-(-n_samples // hop))
+
+    # -- Codec interface ---------------------------------------------------------------------
+    def _require_model(self) -> torch.nn.Module:
+        if self.model is None:
+            raise CodecError(f"{self.meta.id}: call load() before encoding")
+        return self.model
+
+    def encode(self, audio: torch.Tensor, lengths: torch.Tensor) -> Codes:
+        self._require_model()
+        groups = self._groups([int(n) for n in lengths])
+        per_item: dict[int, torch.Tensor] = {}
+        for n, idx in groups.items():
+            codes = self.encode_frames(audio[idx, :, :n].to(self.device))
+            if codes.dtype.is_floating_point:
+                raise CodecError(f"{self.meta.id}: encoder returned non-integer codes")
+            for j, i in enumerate(idx):
+                per_item[i] = codes[j, :, : self.frames_for(n)]
+        return _stack_codes([per_item[i] for i in range(len(lengths))], [int(n) for n in lengths])
+
+    def decode(self, encoded: Encoded) -> tuple[torch.Tensor, torch.Tensor]:
+        assert isinstance(encoded, Codes)
+        self._require_model()
+        frame_lengths = [int(t) for t in encoded.lengths]
+        outs: dict[int, torch.Tensor] = {}
+        for t, idx in self._groups(frame_lengths).items():
+            audio = self.decode_frames(encoded.codes[idx, :, :t].to(self.device))
+            for j, i in enumerate(idx):
+                outs[i] = audio[j, :, : encoded.n_samples[i]]
+        lengths = torch.tensor([outs[i].shape[-1] for i in range(len(outs))])
+        batch = torch.zeros(len(outs), self.meta.channels, int(lengths.max()), device=self.device)
+        for i, y in outs.items():
+            batch[i, :, : y.shape[-1]] = y
+        return batch, lengths
+
+    def _groups(self, lengths: list[int]) -> dict[int, list[int]]:
+        if self.exact_padding:
+            return {max(lengths): list(range(len(lengths)))}
+        groups: dict[int, list[int]] = defaultdict(list)
+        for i, n in enumerate(lengths):
+            groups[n].append(i)
+        return groups
+
+
+def _stack_codes(items: list[torch.Tensor], n_samples: list[int]) -> Codes:
+    k = items[0].shape[0]
+    t_max = max(x.shape[-1] for x in items)
+    codes = torch.zeros(len(items), k, t_max, dtype=torch.long)
+    for i, x in enumerate(items):
+        codes[i, :, : x.shape[-1]] = x.long().cpu()
+    return Codes(codes, torch.tensor([x.shape[-1] for x in items]), n_samples)
+
+
+def count_parameters(model: torch.nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())
