@@ -70,8 +70,11 @@ class TokenCodec(Codec):
 
     # -- model calls -------------------------------------------------------------------------
     @abstractmethod
-    def encode_frames(self, audio: torch.Tensor) -> torch.Tensor:
-        """[B, C, T] equal-length audio at the codec rate → codes [B, K, T_frames]."""
+    def encode_frames(self, audio: torch.Tensor) -> torch.Tensor | tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """[B, C, T] equal-length audio at the codec rate → codes [B, K, T_frames].
+
+        May also return continuous views ``{"quantized": [B, D, T_frames], "unquantized": ...}``.
+        """
 
     @abstractmethod
     def decode_frames(self, codes: torch.Tensor) -> torch.Tensor:
@@ -93,13 +96,25 @@ class TokenCodec(Codec):
         self._require_model()
         groups = self._groups([int(n) for n in lengths])
         per_item: dict[int, torch.Tensor] = {}
+        latents: dict[str, dict[int, torch.Tensor]] = defaultdict(dict)
         for n, idx in groups.items():
-            codes = self.encode_frames(audio[idx, :, :n].to(self.device))
+            out = self.encode_frames(audio[idx, :, :n].to(self.device))
+            codes, views = out if isinstance(out, tuple) else (out, {})
             if codes.dtype.is_floating_point:
                 raise CodecError(f"{self.meta.id}: encoder returned non-integer codes")
             for j, i in enumerate(idx):
                 per_item[i] = codes[j, :, : self.frames_for(n)]
-        return _stack_codes([per_item[i] for i in range(len(lengths))], [int(n) for n in lengths])
+                for name, view in views.items():
+                    latents[name][i] = view[j, :, : self.frames_for(n)].detach().cpu()
+        order = range(len(lengths))
+        result = _stack_codes([per_item[i] for i in order], [int(n) for n in lengths])
+        for name, items in latents.items():
+            t_max = max(x.shape[-1] for x in items.values())
+            stacked = torch.zeros(len(items), items[0].shape[0], t_max)
+            for i, x in items.items():
+                stacked[i, :, : x.shape[-1]] = x
+            result.latents[name] = stacked
+        return result
 
     def decode(self, encoded: Encoded) -> tuple[torch.Tensor, torch.Tensor]:
         assert isinstance(encoded, Codes)
