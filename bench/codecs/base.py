@@ -55,6 +55,8 @@ class CodecMeta:
     citation: str = ""
     implementation: str = ""
     """What actually runs, e.g. ``libopus via PyAV (FFmpeg)``."""
+    decodable: bool = True
+    """False for encode-only tokenizers (e.g. HuBERT k-means units without a unit vocoder)."""
     algorithmic_latency_s: float | None = None
     """Frame size plus look-ahead: the delay a streaming use of this op-point cannot avoid."""
     bitrate_tolerance: float = 0.01
@@ -131,6 +133,9 @@ class Codec(ABC):
     Audio crosses the interface as float32 tensors ``[B, C, T]`` at ``meta.sample_rate`` with
     ``lengths`` in samples; the runner does resampling and channel mapping, once, before calling.
     """
+
+    random_init_supported: bool = False
+    """Whether ``load(random_init=True)`` can build the real architecture with random weights."""
 
     def __init__(self, meta: CodecMeta):
         self.meta = meta

@@ -85,6 +85,10 @@ def check_codec(op: OpPoint, random_init: bool = False, device: str = "cpu",
         if not ok:
             report.error = f"unavailable: {why}"
             return report
+        if random_init and not codec.random_init_supported:
+            report.error = ("cannot build random weights for this implementation (e.g. a fixed TFLite "
+                            "graph); run the check with its real weights")
+            return report
         codec.load(device, weights=Path(weights) if weights else None, random_init=random_init)
         inputs = speech_inputs(meta.sample_rate, meta.channels)
         run_checks(codec, inputs, report)
@@ -101,21 +105,25 @@ def run_checks(codec: Codec, inputs: list[np.ndarray], report: ConformanceReport
         batch, lengths = _batch(codec, inputs)
         t0 = time.perf_counter()
         enc = codec.encode(batch, lengths)
-        t1 = time.perf_counter()
-        audio, out_lengths = codec.decode(enc)
-        t2 = time.perf_counter()
+        encode_s = time.perf_counter() - t0
         enc_again = codec.encode(batch, lengths)
         singles = [codec.encode(*_batch(codec, [x])) for x in inputs]
-        single_audio = [codec.decode(e)[0][0, :, : x.shape[-1]] for e, x in zip(singles, inputs, strict=True)]
+        if meta.decodable:
+            t0 = time.perf_counter()
+            audio, out_lengths = codec.decode(enc)
+            decode_s = time.perf_counter() - t0
+            single_audio = [codec.decode(e)[0][0, :, : x.shape[-1]] for e, x in zip(singles, inputs, strict=True)]
 
     seconds = float(lengths.sum()) / meta.sample_rate
-    n_params = meta.n_params
     model = getattr(codec, "model", None)
-    if isinstance(model, torch.nn.Module):
-        n_params = sum(p.numel() for p in model.parameters())
-    report.costs = {"encode_rtf": (t1 - t0) / seconds, "decode_rtf": (t2 - t1) / seconds,
+    n_params = sum(p.numel() for p in model.parameters()) if isinstance(model, torch.nn.Module) else meta.n_params
+    report.costs = {"encode_rtf": encode_s / seconds,
+                    "decode_rtf": decode_s / seconds if meta.decodable else None,
                     "n_params": n_params, "algorithmic_latency_s": meta.algorithmic_latency_s,
                     "audio_seconds": seconds}
+    _encode_checks(codec, inputs, enc, enc_again, singles, report)
+    if not meta.decodable:
+        return
 
     length_err = [abs(int(o) - int(n)) for o, n in zip(out_lengths, lengths, strict=True)]
     add(Check("rate_and_length", audio.shape[1] == meta.channels and max(length_err) <= frame,
@@ -130,7 +138,20 @@ def run_checks(codec: Codec, inputs: list[np.ndarray], report: ConformanceReport
     add(Check("finite_and_not_silent", finite and min(rms) > 0.01,
               f"finite={finite}; output/input RMS ratios {[round(r, 3) for r in rms]} (need > 0.01)"))
 
+    diffs = [float((audio[i, :, : x.shape[-1]] - single_audio[i]).abs().max()) for i, x in enumerate(inputs)]
+    add(Check("batch_equals_singles_audio", max(diffs) < 1e-3,
+              f"max |batch − single| decoded audio difference {max(diffs):.2e}"))
+
+
+def _encode_checks(codec: Codec, inputs: list[np.ndarray], enc: Encoded, enc_again: Encoded,
+                   singles: list[Encoded], report: ConformanceReport) -> None:
+    """The checks that need only the encoder: determinism, batching, code range, bitrate."""
+    meta = codec.meta
+    add = report.checks.append
+    frame = meta.sample_rate / meta.frame_rate if meta.frame_rate else 1
     add(Check("deterministic_encode", _same_encoding(enc, enc_again), "two encodes of the same batch"))
+    same_codes = all(_same_encoding(_select(enc, i), s) for i, s in enumerate(singles))
+    add(Check("batch_equals_singles", same_codes, f"codes of a batch of 3 equal 3 single encodes: {same_codes}"))
     if isinstance(enc, Codes):
         distinct = [int(torch.unique(enc.codes[:, k, : int(enc.lengths.min())]).numel())
                     for k in range(enc.codes.shape[1])]
@@ -139,11 +160,6 @@ def run_checks(codec: Codec, inputs: list[np.ndarray], report: ConformanceReport
         add(Check("codes_vary_and_fit", shape_ok and min(distinct) > 1,
                   f"{enc.codes.shape[1]} codebooks (want {meta.n_codebooks}); distinct codes per codebook "
                   f"{distinct[:8]}{' ...' if len(distinct) > 8 else ''}; all below their codebook size: {shape_ok}"))
-
-    same_codes = all(_same_encoding(_select(enc, i), s) for i, s in enumerate(singles))
-    diffs = [float((audio[i, :, : x.shape[-1]] - single_audio[i]).abs().max()) for i, x in enumerate(inputs)]
-    add(Check("batch_equals_singles", same_codes and max(diffs) < 1e-3,
-              f"codes equal: {same_codes}; max |batch − single| audio difference {max(diffs):.2e}"))
 
     measured = codec.measure(enc)
     rates = [m.payload_bps for m in measured]

@@ -27,6 +27,7 @@ class TokenCodec(Codec):
 
     requires: tuple[str, ...] = ()
     """Import names the implementation needs (checked by ``availability``)."""
+    random_init_supported = True
     exact_padding: bool = False
 
     def __init__(self, meta):
@@ -118,6 +119,8 @@ class TokenCodec(Codec):
 
     def decode(self, encoded: Encoded) -> tuple[torch.Tensor, torch.Tensor]:
         assert isinstance(encoded, Codes)
+        if not self.meta.decodable:
+            raise CodecError(f"{self.meta.id} is encode-only: it has no decoder to resynthesise audio")
         self._require_model()
         frame_lengths = [int(t) for t in encoded.lengths]
         outs: dict[int, torch.Tensor] = {}

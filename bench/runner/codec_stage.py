@@ -60,6 +60,9 @@ class CodecStage:
         if self._codec is None and self.load_error is None:
             try:
                 codec = self.op.build()
+                if not codec.meta.decodable:
+                    raise CodecError(f"{codec.meta.id} is encode-only (no decoder): tasks that score "
+                                     "resynthesised audio do not apply to it")
                 ok, why = codec.availability()
                 if not ok:
                     raise CodecError(f"codec unavailable: {why}")
