@@ -65,6 +65,11 @@ def test_run_writes_results_summary_and_rerun_computes_nothing(tiny_data, tmp_pa
     assert len(df) == 3 * 2 * 3 and df["row_key"].is_unique
     assert (df["status"] == "ok").all(), df[df.status != "ok"][["codec", "item_id", "metric", "error"]]
     assert {"provenance", "git_hash", "measured_bitrate_bps"} <= set(df.columns)
+    enc = pd.read_parquet(out / "encodings.parquet")
+    assert len(enc) == 6 and enc["row_key"].is_unique and (enc["n_frames"] > 0).all()
+    assert enc["codes_path"].isna().all()  # classic codecs emit packets, not token codes
+    opus = enc[enc.codec == "opus@12kbps"]
+    assert np.allclose(opus.n_frames, np.ceil(opus.n_samples / 320), atol=2)  # 20 ms packets at 16 kHz
     summary = pd.read_csv(out / "summary.csv")
     assert set(summary["codec"]) == {"g711@64kbps", "opus@12kbps"}
     stats = json.loads((out / "run.json").read_text())["stats"]

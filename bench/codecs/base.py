@@ -121,10 +121,13 @@ Encoded = Codes | list[Bitstream]
 
 @dataclass
 class Measured:
-    """Per-item bitrate measured from what the encoder emitted."""
+    """Per-item bitrate measured from what the encoder emitted, and what it emitted."""
 
     payload_bps: float
     overhead_bps: float = 0.0
+    n_frames: int | None = None
+    codes: np.ndarray | None = None
+    """Integer codes [K, T] of this item (token codecs), for the bitrate ledger and token tasks."""
 
 
 class Codec(ABC):
@@ -170,10 +173,12 @@ class Codec(ABC):
         if isinstance(encoded, Codes):
             bits_per_frame = sum(math.log2(s) for s in self.meta.codebook_sizes)
             return [
-                Measured(int(encoded.lengths[i]) * bits_per_frame / (n / self.meta.sample_rate))
+                Measured(int(encoded.lengths[i]) * bits_per_frame / (n / self.meta.sample_rate), 0.0,
+                         int(encoded.lengths[i]), encoded.item(i).cpu().numpy())
                 for i, n in enumerate(encoded.n_samples)
             ]
-        return [Measured(b.payload_bits / b.duration, b.overhead_bits / b.duration) for b in encoded]
+        return [Measured(b.payload_bits / b.duration, b.overhead_bits / b.duration, len(b.packets))
+                for b in encoded]
 
     def roundtrip(self, items: list[np.ndarray]) -> list[tuple[np.ndarray, Measured]]:
         """Encode and decode a batch of [C, T] arrays at the codec rate; trims to input length."""

@@ -33,6 +33,14 @@ def content_key(*parts: Any) -> str:
     return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()
 
 
+def _npy_bytes(array: np.ndarray) -> bytes:
+    import io
+
+    buf = io.BytesIO()
+    np.save(buf, array)
+    return buf.getvalue()
+
+
 @dataclass
 class DecodedEntry:
     """A cached codec output: where its samples are and what encoding it measured."""
@@ -44,6 +52,9 @@ class DecodedEntry:
     overhead_bps: float | None
     codec_wall_s: float
     error: str | None = None
+    n_frames: int | None = None
+    n_samples: int | None = None
+    codes_path: str | None = None
 
 
 class Cache:
@@ -71,14 +82,15 @@ class Cache:
             return None
         return DecodedEntry(path=npy, **info)
 
-    def put_decoded(self, key: str, samples: np.ndarray | None, entry: DecodedEntry) -> DecodedEntry:
+    def put_decoded(self, key: str, samples: np.ndarray | None, entry: DecodedEntry,
+                    codes: np.ndarray | None = None) -> DecodedEntry:
         npy, meta = self._decoded_paths(key)
         if samples is not None:
-            import io
-
-            buf = io.BytesIO()
-            np.save(buf, np.ascontiguousarray(samples, dtype=np.float32))
-            atomic_write_bytes(npy, buf.getvalue())
+            atomic_write_bytes(npy, _npy_bytes(np.ascontiguousarray(samples, dtype=np.float32)))
+        if codes is not None:
+            codes_path = npy.with_suffix(".codes.npy")
+            atomic_write_bytes(codes_path, _npy_bytes(codes.astype(np.int32 if codes.max() > 32767 else np.int16)))
+            entry.codes_path = str(codes_path)
         info = {k: v for k, v in entry.__dict__.items() if k != "path"}
         atomic_write_bytes(meta, json.dumps(info).encode())
         entry.path = npy

@@ -130,5 +130,7 @@ class CodecStage:
                 payload_bps=measured.payload_bps,
                 overhead_bps=measured.overhead_bps,
                 codec_wall_s=seconds,
+                n_frames=measured.n_frames,
+                n_samples=int(samples.shape[-1]),
             )
-            yield ref, self.cache.put_decoded(key, samples, entry)
+            yield ref, self.cache.put_decoded(key, samples, entry, measured.codes)

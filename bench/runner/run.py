@@ -32,6 +32,7 @@ from bench.runner.codec_stage import CodecStage, RefAudio
 from bench.runner.executor import Executor, executors
 from bench.runner.jobs import ScoreJob, score_job, warm_metrics
 from bench.runner.provenance import git_hash, provenance, provenance_json
+from bench.runner.schema import ENCODING_IDENTITY, ENCODING_SCHEMA
 from bench.runner.store import ResultStore, row_key
 from bench.task import CellOutcome, tasks
 
@@ -84,6 +85,8 @@ class Run:
         self.run_id = self.run_dir.name
         self._check_run_dir()
         self.store = ResultStore(self.run_dir, flush_seconds=config.flush_seconds)
+        self.encodings = ResultStore(self.run_dir, flush_seconds=config.flush_seconds, name="encodings",
+                                     schema=ENCODING_SCHEMA)
         self.cache = Cache(config.cache_dir if config.use_cache else self.run_dir / ".scratch-cache",
                            read=config.use_cache)
         self.stats = {"codec_items_computed": 0, "cells_computed": 0, "cells_from_cache": 0, "cells_skipped": 0}
@@ -235,6 +238,16 @@ class Run:
             bar.close()
             self.store.flush()
 
+    def _record_encoding(self, op: OpPoint, item: Item, entry: DecodedEntry) -> None:
+        row: dict[str, Any] = {
+            "codec": op.meta.id, "dataset": self.dataset.name, "manifest_sha256": self.dataset.manifest_sha256,
+            "item_id": item.id, "n_samples": entry.n_samples, "sample_rate": entry.sample_rate,
+            "n_frames": entry.n_frames, "payload_bps": entry.payload_bps, "overhead_bps": entry.overhead_bps,
+            "codes_path": entry.codes_path,
+        }
+        row["row_key"] = row_key(row, ENCODING_IDENTITY)
+        self.encodings.add([row])
+
     def _partition_failures(self, op: OpPoint, refs: Iterator[RefAudio], by_id: dict[str, Item],
                             bar: tqdm) -> Iterator[RefAudio]:
         """Pass loadable references on; unusable ones become error rows right here."""
@@ -254,6 +267,8 @@ class Run:
         submitted = 0
         assert ref.audio is not None
         duration = ref.audio.duration
+        if entry.error is None:
+            self._record_encoding(op, item, entry)
         for task, ids in self.missing(op, item).items():
             if entry.error:
                 self.store.add([self.row(op, item, task, m, error=entry.error, entry=entry, duration=duration)
@@ -294,7 +309,9 @@ def run(config: RunConfig) -> Path:
     finally:
         executor.shutdown()
         state.store.flush()
+        state.encodings.flush()
         state.cache.close()
+    state.encodings.consolidate()
     df = state.store.consolidate()
     summary = summarize(df)
     with atomic_path(state.run_dir / "summary.csv") as tmp:

@@ -39,3 +39,22 @@ ROW_SCHEMA = pa.schema(
 
 IDENTITY_COLUMNS = ("codec", "dataset", "manifest_sha256", "item_id", "task", "metric")
 COLUMNS = [f.name for f in ROW_SCHEMA]
+
+
+#: One row per (op-point, utterance) actually coded: what the encoder emitted, for the bitrate ledger.
+ENCODING_SCHEMA = pa.schema(
+    [
+        ("row_key", pa.string()),
+        ("codec", pa.string()),
+        ("dataset", pa.string()),
+        ("manifest_sha256", pa.string()),
+        ("item_id", pa.string()),
+        ("n_samples", pa.int64()),  # at the codec's sample rate
+        ("sample_rate", pa.int64()),
+        ("n_frames", pa.int64()),  # token frames or packets
+        ("payload_bps", pa.float64()),
+        ("overhead_bps", pa.float64()),
+        ("codes_path", pa.string()),  # .npy of int codes [K, T] in the cache (token codecs), else null
+    ]
+)
+ENCODING_IDENTITY = ("codec", "dataset", "manifest_sha256", "item_id")

@@ -18,45 +18,57 @@ import pyarrow.parquet as pq
 
 from bench.runner.atomic import atomic_path
 from bench.runner.cache import content_key
-from bench.runner.schema import COLUMNS, IDENTITY_COLUMNS, ROW_SCHEMA
+from bench.runner.schema import ENCODING_SCHEMA, IDENTITY_COLUMNS, ROW_SCHEMA
 
 
-def row_key(row: dict[str, Any]) -> str:
-    return content_key(*(row[c] for c in IDENTITY_COLUMNS))[:32]
+def row_key(row: dict[str, Any], identity: tuple[str, ...] = IDENTITY_COLUMNS) -> str:
+    return content_key(*(row[c] for c in identity))[:32]
 
 
-def _write_table(rows: list[dict[str, Any]] | pd.DataFrame, path: Path) -> None:
+def _write_table(rows: list[dict[str, Any]] | pd.DataFrame, path: Path, schema: pa.Schema) -> None:
+    columns = [f.name for f in schema]
     if isinstance(rows, pd.DataFrame):
-        table = pa.Table.from_pandas(rows[COLUMNS], schema=ROW_SCHEMA, preserve_index=False)
+        table = pa.Table.from_pandas(rows[columns], schema=schema, preserve_index=False)
     else:
-        table = pa.Table.from_pylist([{c: r.get(c) for c in COLUMNS} for r in rows], schema=ROW_SCHEMA)
+        table = pa.Table.from_pylist([{c: r.get(c) for c in columns} for r in rows], schema=schema)
     with atomic_path(path) as tmp:
         pq.write_table(table, tmp)
 
 
-def read_results(run_dir: str | Path) -> pd.DataFrame:
-    """All rows of a run (consolidated file plus any parts), one per row key."""
+def _read(run_dir: str | Path, name: str, schema: pa.Schema) -> pd.DataFrame:
     run_dir = Path(run_dir)
-    files = [run_dir / "results.parquet"] if (run_dir / "results.parquet").exists() else []
-    files += sorted((run_dir / "results").glob("part-*.parquet"))
+    files = [run_dir / f"{name}.parquet"] if (run_dir / f"{name}.parquet").exists() else []
+    files += sorted((run_dir / name).glob("part-*.parquet"))
     if not files:
-        return ROW_SCHEMA.empty_table().to_pandas()
-    frames = [pq.read_table(f, schema=ROW_SCHEMA).to_pandas() for f in files]
+        return schema.empty_table().to_pandas()
+    frames = [pq.read_table(f, schema=schema).to_pandas() for f in files]
     df = pd.concat(frames, ignore_index=True)
     return df.drop_duplicates("row_key", keep="first").reset_index(drop=True)
+
+
+def read_results(run_dir: str | Path) -> pd.DataFrame:
+    """All result rows of a run (consolidated file plus any parts), one per row key."""
+    return _read(run_dir, "results", ROW_SCHEMA)
+
+
+def read_encodings(run_dir: str | Path) -> pd.DataFrame:
+    """What the encoders emitted per (op-point, utterance): frames, bitrates, codes file."""
+    return _read(run_dir, "encodings", ENCODING_SCHEMA)
 
 
 class ResultStore:
     """Buffers rows and flushes them as parquet parts every ``flush_rows`` rows or seconds."""
 
-    def __init__(self, run_dir: Path, flush_rows: int = 2000, flush_seconds: float = 10.0):
+    def __init__(self, run_dir: Path, flush_rows: int = 2000, flush_seconds: float = 10.0,
+                 name: str = "results", schema: pa.Schema = ROW_SCHEMA):
         self.run_dir = Path(run_dir)
-        self.parts_dir = self.run_dir / "results"
+        self.name, self.schema = name, schema
+        self.parts_dir = self.run_dir / name
         self.parts_dir.mkdir(parents=True, exist_ok=True)
         self.flush_rows, self.flush_seconds = flush_rows, flush_seconds
         self._buffer: list[dict[str, Any]] = []
         self._last_flush = time.monotonic()
-        existing = read_results(self.run_dir)
+        existing = _read(self.run_dir, name, schema)
         self.done: set[str] = set(existing["row_key"])
         self.n_written = 0
 
@@ -72,18 +84,19 @@ class ResultStore:
     def flush(self) -> None:
         if self._buffer:
             name = f"part-{time.time_ns():020d}-{uuid.uuid4().hex[:8]}.parquet"
-            _write_table(self._buffer, self.parts_dir / name)
+            _write_table(self._buffer, self.parts_dir / name, self.schema)
             self.n_written += len(self._buffer)
             self._buffer = []
         self._last_flush = time.monotonic()
 
     def consolidate(self) -> pd.DataFrame:
-        """Merge parts into ``results.parquet`` (atomically), then remove the merged parts."""
+        """Merge parts into ``<name>.parquet`` (atomically), then remove the merged parts."""
         self.flush()
         parts = sorted(self.parts_dir.glob("part-*.parquet"))
-        df = read_results(self.run_dir)
-        df = df.sort_values(["task", "codec", "item_id", "metric"], kind="stable").reset_index(drop=True)
-        _write_table(df, self.run_dir / "results.parquet")
+        df = _read(self.run_dir, self.name, self.schema)
+        order = [c for c in ("task", "codec", "item_id", "metric") if c in df.columns]
+        df = df.sort_values(order, kind="stable").reset_index(drop=True)
+        _write_table(df, self.run_dir / f"{self.name}.parquet", self.schema)
         for part in parts:
             part.unlink(missing_ok=True)
         return df
