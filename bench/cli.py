@@ -162,17 +162,13 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 def cmd_fetch(args: argparse.Namespace) -> int:
     from bench.codecs import codecs
-    from bench.codecs.weights import resolve_weights
     from bench.errors import WeightsUnavailableError
 
     failed = 0
     for name in codecs.resolve(",".join(args.codecs), []):
-        meta = codecs.get(name).meta
-        if meta.weights is None:
-            print(f"{name}: nothing to fetch ({'no weights needed' if meta.kind == 'bitstream' else 'no public weights'})")
-            continue
         try:
-            print(f"{name}: {resolve_weights(meta)}")
+            path = codecs.get(name).build().fetch_weights()
+            print(f"{name}: {path if path is not None else 'nothing to fetch'}")
         except WeightsUnavailableError as exc:
             failed += 1
             print(f"{name}: {exc}", file=sys.stderr)

@@ -6,6 +6,10 @@ from collections.abc import Callable
 
 import numpy as np
 import pytest
+import torch
+
+# Tiny random-init models are dominated by thread start-up: one thread is faster and deterministic.
+torch.set_num_threads(1)
 
 
 def make_speechlike(sample_rate: int, duration: float = 2.0, seed: int = 0) -> np.ndarray:

@@ -17,6 +17,17 @@ BUILTIN_FAMILIES = (
     "bench.codecs.g711",
     "bench.codecs.codec2",
     "bench.codecs.lc3",
+    "bench.codecs.lyra",
+    "bench.codecs.audiodec",
+    "bench.codecs.hificodec",
+    "bench.codecs.funcodec",
+    "bench.codecs.encodec",
+    "bench.codecs.dac",
+    "bench.codecs.mimi",
+    "bench.codecs.xcodec",
+    "bench.codecs.xcodec2",
+    "bench.codecs.neucodec",
+    "bench.codecs.snac",
 )
 
 

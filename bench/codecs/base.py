@@ -153,6 +153,10 @@ class Codec(ABC):
         """Whether the weights are on this machine (classic codecs need none)."""
         return True, ""
 
+    def fetch_weights(self) -> Path | None:
+        """Download the weights ahead of time (``codecbench fetch``); None when there are none."""
+        return None
+
     def load(self, device: str | torch.device = "cpu", weights: Path | None = None,
              random_init: bool = False) -> None:
         """Prepare to run (load weights). Classic codecs have nothing to load."""

@@ -49,6 +49,9 @@ class TokenCodec(Codec):
         where = f"{src.uri} (revision {src.revision or 'main'})" if src else "a user checkpoint (--weights)"
         return False, f"weights not on this machine: `codecbench fetch {self.meta.id}` gets {where}"
 
+    def fetch_weights(self) -> Path | None:
+        return resolve_weights(self.meta) if self.meta.weights is not None else None
+
     def load(self, device: str | torch.device = "cpu", weights: Path | None = None,
              random_init: bool = False) -> None:
         torch.set_flush_denormal(True)  # random and trained weights hit denormals; 10x slower without
