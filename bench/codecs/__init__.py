@@ -20,6 +20,8 @@ BUILTIN_FAMILIES = (
     "bench.codecs.lyra",
     "bench.codecs.audiodec",
     "bench.codecs.hificodec",
+    "bench.codecs.speechtokenizer",
+    "bench.codecs.hubert_units",
     "bench.codecs.funcodec",
     "bench.codecs.encodec",
     "bench.codecs.dac",
