@@ -55,6 +55,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         device=args.device or ("cuda" if _cuda() else "cpu"),
         batch_size=args.batch_size,
         executor=args.executor,
+        address=args.address,
         progress=not args.quiet,
         flush_seconds=args.flush_seconds,
         **({"cache_dir": Path(args.cache_dir)} if args.cache_dir else {}),
@@ -65,7 +66,50 @@ def cmd_run(args: argparse.Namespace) -> int:
     if not args.no_report:
         report_dir = Path(args.report_dir) if args.report_dir else Path("reports") / run_dir.name
         print(f"report:  {write_report(run_dir, report_dir)}")
+    if not (args.codecs or args.tasks or args.metrics or args.no_report) and args.data == "embedded":
+        return _build_default_leaderboard(run_dir)
     return 0
+
+
+DEFAULT_LEADERBOARD = "embedded-classic"
+
+
+def _build_default_leaderboard(run_dir: Path) -> int:
+    """The README's main command ends with the default leaderboard, built from this run."""
+    from bench.leaderboard import LeaderboardRefused, build
+
+    try:
+        result = build(DEFAULT_LEADERBOARD, [run_dir])
+    except LeaderboardRefused as exc:  # the run itself succeeded: say why there is no board, exit 0
+        print(f"leaderboard {DEFAULT_LEADERBOARD} not built: {exc}", file=sys.stderr)
+        return 0
+    print(f"leaderboard: {result.report}")
+    return 0
+
+
+def cmd_leaderboard_build(args: argparse.Namespace) -> int:
+    from bench.leaderboard import LeaderboardRefused, build
+
+    try:
+        result = build(args.name, [Path(r) for r in args.runs] if args.runs else None,
+                       root=Path(args.root), allow_flagged=args.allow_flagged)
+    except LeaderboardRefused as exc:
+        print(f"codecbench: {exc}", file=sys.stderr)
+        return 1
+    print(f"data:   {result.data_dir}")
+    print(f"report: {result.report}")
+    return 0
+
+
+def cmd_leaderboard_validate(args: argparse.Namespace) -> int:
+    from bench.leaderboard import validate_results
+
+    problems = validate_results(args.results)
+    for p in problems:
+        print(p)
+    print(f"{args.results}: {'OK' if not problems else f'{len(problems)} problem(s)'}",
+          file=sys.stderr if problems else sys.stdout)
+    return 1 if problems else 0
 
 
 def _cuda() -> bool:
@@ -240,7 +284,8 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--batch-size", type=int, default=8)
     r.add_argument("--weights", action="append", metavar="[ID=]PATH",
                    help="local weights for an op-point instead of its registered source (repeatable)")
-    r.add_argument("--executor", default="local")
+    r.add_argument("--executor", default="local", help="local (process pool) or ray (optional extra)")
+    r.add_argument("--address", help="Ray cluster address for --executor ray (e.g. auto); default: start Ray locally")
     r.add_argument("--report-dir", help="where to write the report (default: reports/<run>)")
     r.add_argument("--no-report", action="store_true")
     r.add_argument("--flush-seconds", type=float, default=10.0,
@@ -281,6 +326,19 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("run_dir")
     rep.add_argument("--out")
     rep.set_defaults(func=cmd_report)
+
+    lb = sub.add_parser("leaderboard", help="leaderboards as code: build from runs, validate submissions"
+                        ).add_subparsers(dest="leaderboard_command", required=True)
+    lbb = lb.add_parser("build", help="rebuild leaderboards/NAME/ and reports/NAME/ from raw run results")
+    lbb.add_argument("name", help="leaderboards/NAME.yaml, or a path to a spec")
+    lbb.add_argument("--runs", nargs="+", metavar="DIR", help="run directories or folders of runs (default: runs/)")
+    lbb.add_argument("--root", default=".", help="where leaderboards/NAME/ and reports/NAME/ go (default: .)")
+    lbb.add_argument("--allow-flagged", action="store_true",
+                     help="publish op-points whose declared bitrate the ledger flags (marked as such)")
+    lbb.set_defaults(func=cmd_leaderboard_build)
+    lbv = lb.add_parser("validate", help="check a third-party results parquet; exit 1 listing every problem")
+    lbv.add_argument("results", help="results.parquet or a run directory")
+    lbv.set_defaults(func=cmd_leaderboard_validate)
 
     d = sub.add_parser("data", help="datasets: list, build manifests, download").add_subparsers(
         dest="data_command", required=True)

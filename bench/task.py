@@ -67,7 +67,9 @@ class Task:
         return outcomes
 
 
-tasks: Registry[Task] = Registry("task", "codecbench.tasks", ("bench.tasks.reconstruction",))
+tasks: Registry[Task] = Registry("task", "codecbench.tasks", ("bench.tasks.reconstruction",
+                                                          "bench.tasks.information_preservation",
+                                                          "bench.tasks.text_alignment"))
 
 
 def register_task(cls: type[Task]) -> type[Task]:

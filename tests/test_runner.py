@@ -14,10 +14,11 @@ import numpy as np
 import pandas as pd
 import pytest
 import soundfile as sf
+import torch
 
 from bench.cli import main
 from bench.codecs import codecs, register_codec
-from bench.codecs.base import Bitstream, BitstreamCodec, CodecMeta
+from bench.codecs.base import Bitstream, BitstreamCodec, Codec, CodecMeta
 from bench.errors import CodecError
 from bench.runner.store import read_results
 
@@ -279,3 +280,39 @@ def test_codec_raising_on_one_item_fails_only_that_item(tmp_path):
     df = _run_manifest(tmp_path, [GOOD, {"id": "long", "audio": "long.wav"}], files, codecs_="test-picky@1kbps")
     assert "longer than this codec accepts" in _failed(df, "long")
     assert codecs.get("test-picky@1kbps").meta.family == "test"
+
+
+ENC_ONLY = CodecMeta(id="test-units@400bps", family="test", kind="tokens", sample_rate=16000, bitrate_bps=400,
+                     frame_rate=50.0, codebook_sizes=(256,), decodable=False)
+
+
+@register_codec(ENC_ONLY)
+class FrameEnergyUnits(Codec):
+    """An encode-only tokenizer: one unit per 20 ms frame from its quantised log energy."""
+
+    def encode(self, audio, lengths):
+        from bench.codecs.base import Codes
+
+        frames = [int(-(-int(n) // 320)) for n in lengths]
+        codes = torch.zeros(len(frames), 1, max(frames), dtype=torch.long)
+        for i, t in enumerate(frames):
+            x = torch.nn.functional.pad(audio[i, 0, : int(lengths[i])], (0, t * 320 - int(lengths[i])))
+            energy = 10 * torch.log10(x.reshape(t, 320).pow(2).mean(1) + 1e-10)
+            codes[i, 0, :t] = ((energy + 100) * 2).clamp(0, 255).long()
+        return Codes(codes, torch.tensor(frames), [int(n) for n in lengths])
+
+    def decode(self, encoded):
+        raise CodecError("encode-only")
+
+
+def test_encode_only_codec_records_codes_and_fails_resynthesis_cells(tiny_data, tmp_path):
+    out = tmp_path / "out"
+    assert run_cli("--data", str(tiny_data), "--codecs", "test-units@400bps", "--metrics", "si_sdr",
+                   "--workers", "1", "--no-cache", "--out", str(out)) == 0
+    df = _rows(out)
+    assert (df.status == "error").all() and df.error.str.contains("encode-only").all()
+    enc = pd.read_parquet(out / "encodings.parquet")
+    assert len(enc) == 3 and enc.codes_path.notna().all()
+    codes = np.load(enc.codes_path.iloc[0])
+    assert codes.shape[0] == 1 and len(np.unique(codes)) > 1
+    assert np.allclose(enc.payload_bps, 400, rtol=0.05)

@@ -23,7 +23,7 @@ import numpy as np
 DEFAULT_RESAMPLES = 2000
 DEFAULT_CONFIDENCE = 0.95
 DEFAULT_SEED = 0
-_CHUNK_ELEMENTS = 1 << 22
+_CHUNK_ELEMENTS = 1 << 19
 """Upper bound on index-matrix elements per chunk (~32 MiB of int64), so large n stays bounded."""
 
 ArrayLike = Sequence[float] | np.ndarray

@@ -160,6 +160,12 @@ def summarize(
         )
         rows.append(row)
     out = pd.DataFrame(rows, columns=columns)
+    # ratios of sums (corpus WER, MI per char/s/kbit) and paired ceiling deltas: bench.analysis.corpus
+    from bench.analysis.corpus import corpus_summary
+
+    derived = corpus_summary(results, n_resamples=n_resamples, confidence=confidence, seed=seed)
+    if not derived.empty:
+        out = pd.concat([out, derived.reindex(columns=columns)], ignore_index=True)
     return out.astype({"n": "int64", "n_failed": "int64"})
 
 

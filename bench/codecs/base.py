@@ -184,17 +184,22 @@ class Codec(ABC):
         return [Measured(b.payload_bits / b.duration, b.overhead_bits / b.duration, len(b.packets))
                 for b in encoded]
 
-    def roundtrip(self, items: list[np.ndarray]) -> list[tuple[np.ndarray, Measured]]:
-        """Encode and decode a batch of [C, T] arrays at the codec rate; trims to input length."""
+    def roundtrip(self, items: list[np.ndarray]) -> list[tuple[np.ndarray | None, Measured]]:
+        """Encode and decode a batch of [C, T] arrays at the codec rate; trims to input length.
+
+        Encode-only op-points (``decodable=False``) return None for the audio, with what they emitted.
+        """
         lengths = torch.tensor([x.shape[-1] for x in items])
         batch = torch.zeros(len(items), self.meta.channels, int(lengths.max()))
         for i, x in enumerate(items):
             batch[i, :, : x.shape[-1]] = torch.from_numpy(np.ascontiguousarray(x))
         with torch.inference_mode():
             encoded = self.encode(batch.to(self.device), lengths)
+            if not self.meta.decodable:
+                return [(None, m) for m in self.measure(encoded)]
             audio, out_lengths = self.decode(encoded)
         measured = self.measure(encoded)
-        out: list[tuple[np.ndarray, Measured]] = []
+        out: list[tuple[np.ndarray | None, Measured]] = []
         for i in range(len(items)):
             y = audio[i, :, : int(out_lengths[i])].detach().float().cpu().numpy()
             if not np.all(np.isfinite(y)):

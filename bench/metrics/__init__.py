@@ -13,6 +13,7 @@ BUILTIN_FAMILIES = (
     "bench.metrics.visqol",
     "bench.metrics.spectral",
     "bench.metrics.sdr",
+    "bench.metrics.task_scored",
 )
 
 metrics: Registry[Metric] = Registry("metric", "codecbench.metrics", BUILTIN_FAMILIES)

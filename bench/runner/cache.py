@@ -55,6 +55,8 @@ class DecodedEntry:
     n_frames: int | None = None
     n_samples: int | None = None
     codes_path: str | None = None
+    decodable: bool = True
+    """False for encode-only op-points: codes were recorded, there is no audio."""
 
 
 class Cache:
@@ -78,7 +80,7 @@ class Cache:
         if not meta.exists():
             return None
         info = json.loads(meta.read_text())
-        if info.get("error") is None and not npy.exists():
+        if info.get("error") is None and info.get("decodable", True) and not npy.exists():
             return None
         return DecodedEntry(path=npy, **info)
 

@@ -60,9 +60,6 @@ class CodecStage:
         if self._codec is None and self.load_error is None:
             try:
                 codec = self.op.build()
-                if not codec.meta.decodable:
-                    raise CodecError(f"{codec.meta.id} is encode-only (no decoder): tasks that score "
-                                     "resynthesised audio do not apply to it")
                 ok, why = codec.availability()
                 if not ok:
                     raise CodecError(f"codec unavailable: {why}")
@@ -74,8 +71,13 @@ class CodecStage:
             raise CodecError(self.load_error or "codec did not load")
         return self._codec
 
-    def process(self, refs: Iterable[RefAudio]) -> Iterator[tuple[RefAudio, DecodedEntry]]:
-        """Yield (reference, decoded entry) for each loadable reference, cache first."""
+    def process(self, refs: Iterable[RefAudio], window: int | None = None) -> Iterator[tuple[RefAudio, DecodedEntry]]:
+        """Yield (reference, decoded entry) for each loadable reference, cache first.
+
+        At most ``window`` uncached references (default 8 batches) are held at a time, so memory
+        stays flat in dataset size; within a window the longest go first (batches pad little).
+        """
+        window = window or 8 * self.batch_size
         todo: list[RefAudio] = []
         for ref in refs:
             if ref.audio is None or ref.sha256 is None:
@@ -83,8 +85,14 @@ class CodecStage:
             hit = self.cache.get_decoded(decoded_key(self.op, ref.sha256, self._weights_id))
             if hit is not None:
                 yield ref, hit
-            else:
-                todo.append(ref)
+                continue
+            todo.append(ref)
+            if len(todo) >= window:
+                yield from self._run_window(todo)
+                todo = []
+        yield from self._run_window(todo)
+
+    def _run_window(self, todo: list[RefAudio]) -> Iterator[tuple[RefAudio, DecodedEntry]]:
         # longest first: batches pad little, and the scoring jobs that follow finish evenly (LPT)
         todo.sort(key=lambda r: r.audio.n_samples if r.audio else 0, reverse=True)
         for start in range(0, len(todo), self.batch_size):
@@ -126,11 +134,14 @@ class CodecStage:
             entry = DecodedEntry(
                 path=None,  # type: ignore[arg-type]
                 sample_rate=meta.sample_rate,
-                sha256=Audio(samples, meta.sample_rate).sha256(),
+                sha256=Audio(samples, meta.sample_rate).sha256() if samples is not None else "",
                 payload_bps=measured.payload_bps,
                 overhead_bps=measured.overhead_bps,
                 codec_wall_s=seconds,
                 n_frames=measured.n_frames,
-                n_samples=int(samples.shape[-1]),
+                n_samples=int(samples.shape[-1]) if samples is not None else int(ref.audio.n_samples
+                                                                                * meta.sample_rate
+                                                                                // ref.audio.sample_rate),
+                decodable=samples is not None,
             )
             yield ref, self.cache.put_decoded(key, samples, entry, measured.codes)

@@ -1,11 +1,13 @@
-"""Executors run scoring jobs: inline (1 worker) or in a local process pool.
+"""Executors run scoring jobs: inline (1 worker), in a local process pool, or on Ray.
 
-Both return ``concurrent.futures.Future`` objects, so the runner streams results the same way
-whatever runs them; further executors (e.g. Ray) register in the same registry.
+All return ``concurrent.futures.Future`` objects, so the runner streams results the same way
+whatever runs them. Executors register in one registry; the ``ray`` entry imports its module
+(and ray) only when chosen, so the core never needs ray installed.
 """
 
 from __future__ import annotations
 
+import inspect
 import multiprocessing as mp
 import os
 from abc import ABC, abstractmethod
@@ -13,6 +15,7 @@ from collections.abc import Callable
 from concurrent.futures import Future, ProcessPoolExecutor
 from typing import Any
 
+from bench.errors import UsageError
 from bench.registry import Registry
 
 
@@ -89,5 +92,30 @@ def make_local_executor(workers: int) -> Executor:
     return InlineExecutor() if workers <= 1 else ProcessExecutor(workers)
 
 
-executors: Registry[Callable[[int], Executor]] = Registry("executor", "codecbench.executors")
+def make_ray_executor(workers: int, address: str | None = None) -> Executor:
+    """Lazy entry for ``--executor ray``: imports ray only now (optional extra ``codecbench[ray]``)."""
+    try:
+        from bench.runner.ray_executor import make_ray_executor as make
+    except ImportError as exc:
+        raise UsageError(f"--executor ray needs the optional package ray ({exc}); "
+                         "install it with: pip install 'codecbench[ray]'") from exc
+    return make(workers, address=address)
+
+
+executors: Registry[Callable[..., Executor]] = Registry("executor", "codecbench.executors")
 executors.register("local", make_local_executor)
+executors.register("ray", make_ray_executor)
+
+
+def make_executor(name: str, workers: int, address: str | None = None) -> Executor:
+    """Build the named executor; ``address`` goes only to executors that take one (a cluster)."""
+    factory = executors.get(name)
+    if address is None:
+        return factory(workers)
+    try:
+        takes_address = "address" in inspect.signature(factory).parameters
+    except (TypeError, ValueError):
+        takes_address = False
+    if not takes_address:
+        raise UsageError(f"--address applies to cluster executors such as ray, not to {name!r}")
+    return factory(workers, address=address)

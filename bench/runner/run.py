@@ -29,7 +29,8 @@ from bench.metrics import metrics
 from bench.runner.atomic import atomic_path, atomic_write_bytes
 from bench.runner.cache import Cache, DecodedEntry, content_key, default_cache_dir
 from bench.runner.codec_stage import CodecStage, RefAudio
-from bench.runner.executor import Executor, executors
+from bench.runner.dataset_stage import run_dataset_tasks
+from bench.runner.executor import Executor, make_executor
 from bench.runner.jobs import ScoreJob, score_job, warm_metrics
 from bench.runner.provenance import git_hash, provenance, provenance_json
 from bench.runner.schema import ENCODING_IDENTITY, ENCODING_SCHEMA
@@ -59,6 +60,8 @@ class RunConfig:
     flush_seconds: float = 10.0
     weights: dict[str, str] = field(default_factory=dict)
     """Op-point id → local weights path (``--weights``), overriding the registered source."""
+    address: str | None = None
+    """Cluster to run scoring jobs on (``--executor ray --address auto``); None starts Ray locally."""
 
     def identity(self) -> dict[str, Any]:
         return {"codecs": sorted(self.codecs), "tasks": sorted(self.tasks), "data": self.data,
@@ -135,7 +138,7 @@ class Run:
             "run_id": self.run_id, "codec": op.meta.id, "codec_family": op.meta.family,
             "dataset": self.dataset.name, "manifest_sha256": self.dataset.manifest_sha256,
             "item_id": item.id, "task": task, "metric": metric_id, "metric_version": info.version,
-            "judge": judge, "value": value if error is None else None,
+            "judge": judge or info.settings.get("judge"), "value": value if error is None else None,
             "status": "ok" if error is None else "error", "error": error, "direction": info.direction,
             "declared_bitrate_bps": float(op.meta.bitrate_bps),
             "measured_bitrate_bps": entry.payload_bps if entry else None,
@@ -151,6 +154,8 @@ class Run:
         """Per task, the metrics of this (op-point, item) that have no row yet."""
         out: dict[str, list[str]] = {}
         for task, ids in self.metric_ids.items():
+            if getattr(self.task_objs[task], "dataset_level", False):  # scored in run_dataset_tasks
+                continue
             base = {"codec": op.meta.id, "dataset": self.dataset.name,
                     "manifest_sha256": self.dataset.manifest_sha256, "item_id": item.id, "task": task}
             todo = [m for m in ids if row_key({**base, "metric": m}) not in self.store.done]
@@ -172,8 +177,10 @@ class Run:
 
     def execute(self, executor: Executor) -> None:
         by_id = {item.id: item for item in self.dataset.items}
-        plan = [(op, [it for it in self.dataset.items if self.missing(op, it)]) for op in self.ops]
-        total_items = sum(len(items) for _, items in plan)
+        # longest first (manifest durations), so the codec stage's bounded windows keep LPT order;
+        # items to do are found lazily per op-point, nothing per item is held for the whole run
+        order = sorted(self.dataset.items, key=lambda it: -(it.duration or 0.0))
+        total_items = sum(1 for op in self.ops for it in order if self.missing(op, it))
         in_flight: dict[Future, tuple[OpPoint, Item, ScoreJob, DecodedEntry, list[str], float]] = {}
         bar = tqdm(total=total_items, desc="codec×item", unit="pair", disable=not self.config.progress,
                    dynamic_ncols=True)
@@ -207,9 +214,8 @@ class Run:
                     bar.update(1)
 
         try:
-            for op, items in plan:
-                if not items:
-                    continue
+            for op in self.ops:
+                items = (it for it in order if self.missing(op, it))
                 bar.set_postfix_str(op.meta.id)
                 weights = self.config.weights.get(op.meta.id)
                 stage = CodecStage(op, self.cache, self.config.device, self.config.batch_size,
@@ -231,6 +237,7 @@ class Run:
                     while len(in_flight) >= self.config.max_in_flight:
                         collect(block=True)
                     collect(block=False)
+                run_dataset_tasks(self, op, stage)
                 self.stats["codec_items_computed"] += stage.n_computed
             while in_flight:
                 collect(block=True)
@@ -270,8 +277,10 @@ class Run:
         if entry.error is None:
             self._record_encoding(op, item, entry)
         for task, ids in self.missing(op, item).items():
-            if entry.error:
-                self.store.add([self.row(op, item, task, m, error=entry.error, entry=entry, duration=duration)
+            reason = entry.error or (None if entry.decodable else
+                                     f"{op.meta.id} is encode-only (no decoder): {task} scores resynthesised audio")
+            if reason:
+                self.store.add([self.row(op, item, task, m, error=reason, entry=entry, duration=duration)
                                 for m in ids])
                 continue
             keys = {m: content_key("value-v1", ref.sha256, entry.sha256, m, metrics.get(m).info.version)
@@ -303,7 +312,7 @@ def run(config: RunConfig) -> Path:
     state = Run(config)
     state.run_dir.mkdir(parents=True, exist_ok=True)
     state.write_run_json()
-    executor = executors.get(config.executor)(config.workers)
+    executor = make_executor(config.executor, config.workers, config.address)
     try:
         state.execute(executor)
     finally:
