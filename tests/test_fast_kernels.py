@@ -71,6 +71,19 @@ def test_resampling_equals_pystoi_resample_oct(fs: int) -> None:
     got = fast_stoi.resample_to_10k(torch.from_numpy(x), fs).numpy()
     assert got.shape == want.shape
     np.testing.assert_allclose(got, want, rtol=0, atol=1e-12)
+    got_np = fast_stoi._resample_np(x, fs)  # the CPU path's twin
+    assert got_np.shape == want.shape
+    np.testing.assert_allclose(got_np, want, rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize("extended", [False, True])
+def test_torch_path_equals_numpy_path(speech_pairs, extended: bool) -> None:
+    """The batched torch path (used on accelerators) run on CPU gives the numpy path's values."""
+    refs, degs = [p[0] for p in speech_pairs[:3]], [p[1] for p in speech_pairs[:3]]
+    got = fast_stoi._stoi_batch_torch(refs, degs, 16000, extended, torch.device("cpu"))
+    want = fast_stoi.stoi_batch(refs, degs, 16000, extended)
+    for g, w in zip(got, want, strict=True):
+        assert g is not None and w is not None and abs(g - w) <= 1e-12
 
 
 def test_other_input_rates_match(speech_pairs) -> None:

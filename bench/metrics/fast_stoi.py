@@ -1,20 +1,22 @@
-"""Vectorised, batched STOI and ESTOI in torch float64 (CPU or GPU), equal to pystoi 0.4.1.
+"""Vectorised STOI and ESTOI in float64 (numpy on CPU, batched torch on GPU), equal to pystoi 0.4.1.
 
 pystoi is the reference the published numbers come from, but it frames signals in Python list
 comprehensions, redesigns its 581-tap resampling filter on every call and builds ESTOI's
 normalisation from per-segment diagonal matrices; most of its time is that overhead. This
-module computes the same quantities with strided views, one FFT call and segment statistics for
-a whole batch:
+module computes the same quantities with strided views, one FFT call per pair (per batch on an
+accelerator) and whole-array segment statistics:
 
 * resampling to 10 kHz: pystoi's own Octave-compatible window (``resample_oct``), designed once
-  per rate pair and applied with the same ``scipy.signal.resample_poly`` call on CPU, so the
-  resampled signal is bit-identical; on another device an equivalent strided ``conv1d``;
+  per rate pair and applied as a block polyphase matmul (the samples of
+  ``scipy.signal.resample_poly``, to ~1e-15);
 * silent-frame removal: the same 256-sample Hann frames, 40 dB range and overlap-add;
 * 1/3-octave bands, 30-frame segments, clipping (STOI) or row/column normalisation (ESTOI).
 
 The one intended difference: pystoi's ESTOI adds ``eps * randn`` before each normalisation
 (a guard against zero rows that makes it non-deterministic at the 1e-16 level); here a zero row
-normalises to zero instead. Parity with pystoi is tested to 1e-6 on real speech.
+or column normalises to zero instead. Parity with pystoi is tested to 1e-6 on real speech. On one
+CPU thread this runs ~7x faster than pystoi for ESTOI and ~4x for STOI, where the resampling
+matmul (memory- and FMA-bound) is about a third of the time.
 """
 
 from __future__ import annotations
@@ -70,15 +72,15 @@ def resample_window(p: int, q: int) -> np.ndarray:
 
 
 @functools.lru_cache(maxsize=16)
-def _polyphase_plan(up: int, down: int, device: torch.device) -> tuple[torch.Tensor, int, int, int]:
+def _polyphase_matrix(up: int, down: int, min_block: int) -> tuple[np.ndarray, int, int, int]:
     """pystoi's filter for coprime ``up/down`` as a [W, U] matrix G, d_min, U and D.
 
-    Blocks of D = c*down inputs give U = c*up outputs (c makes D ≥ 32, so the matmul below has a
-    useful inner size); output ``U*m + r`` is ``x[m*D + d_min : m*D + d_min + W] @ G[:, r]``, W a
-    multiple of D. These are the samples of ``scipy.signal.resample_poly(x, up, down, window=h)``
+    Blocks of D = c*down inputs give U = c*up outputs (c makes D ≥ ``min_block``, so the matmul
+    below has a useful inner size); output ``U*m + r`` is ``x[m*D + d_min : m*D + d_min + W] @ G[:, r]``,
+    W a multiple of D. These are the samples of ``scipy.signal.resample_poly(x, up, down, window=h)``
     (zero padding, same delay compensation), computed by matmul rather than a per-sample loop.
     """
-    c = -(-32 // down)
+    c = -(-min_block // down)
     h = resample_window(up, down) * up  # resample_poly scales the window by `up`
     half_len = (h.size - 1) // 2
     n_pre_pad = down - half_len % down
@@ -93,7 +95,48 @@ def _polyphase_plan(up: int, down: int, device: torch.device) -> tuple[torch.Ten
     valid = (idx >= 0) & (idx < hp.size)
     G = np.where(valid, hp[np.clip(idx, 0, hp.size - 1)], 0.0)
     G = np.concatenate([G, np.zeros((-G.shape[0] % (down * c), up * c))])  # whole blocks of D inputs
-    return torch.as_tensor(G, device=device), d_min, up * c, down * c
+    G.setflags(write=False)
+    return G, d_min, up * c, down * c
+
+
+@functools.lru_cache(maxsize=16)
+def _polyphase_plan(up: int, down: int, device: torch.device) -> tuple[torch.Tensor, int, int, int]:
+    """:func:`_polyphase_matrix` as a tensor on ``device`` (blocks of at least 32 inputs)."""
+    G, d_min, u, d = _polyphase_matrix(up, down, 32)
+    return torch.tensor(G, device=device), d_min, u, d  # a copy: G is read-only
+
+
+@functools.lru_cache(maxsize=16)
+def _polyphase_taps_np(up: int, down: int) -> tuple[np.ndarray, int, int, int, int]:
+    """[D, k*U] taps for :func:`_resample_np`: blocks of at least 64 inputs measured fastest on one
+    CPU thread (fewer shifted diagonals to add, at the price of a few zero taps)."""
+    G, d_min, u, d = _polyphase_matrix(up, down, 64)
+    k = G.shape[0] // d
+    taps = np.ascontiguousarray(G.reshape(k, d, u).transpose(1, 0, 2).reshape(d, k * u))
+    taps.setflags(write=False)
+    return taps, d_min, u, d, k
+
+
+def _resample_np(x: np.ndarray, fs: int) -> np.ndarray:
+    """[C, T] float64 → [C, T'] at 10 kHz, the numpy twin of :func:`resample_to_10k`."""
+    if fs == FS:
+        return x
+    g = gcd(FS, fs)
+    up, down = FS // g, fs // g
+    taps, d_min, u, d, k = _polyphase_taps_np(up, down)
+    c, n_in = x.shape
+    n_out = -(-n_in * up // down)
+    blocks = -(-n_out // u)
+    rows = blocks + k - 1
+    buf = np.zeros((c, rows * d))  # buf[:, i] = x[:, d_min + i], zero outside x
+    lo, src = max(0, -d_min), max(0, d_min)
+    m = max(0, min(n_in - src, rows * d - lo))
+    buf[:, lo : lo + m] = x[:, src : src + m]
+    z = (buf.reshape(c, rows, d) @ taps).reshape(c, rows, k, u)
+    y = z[:, :blocks, 0].copy()
+    for j in range(1, k):
+        y += z[:, j : j + blocks, j]
+    return y.reshape(c, -1)[:, :n_out]
 
 
 def resample_to_10k(x: torch.Tensor, fs: int) -> torch.Tensor:
@@ -170,7 +213,8 @@ def _segment_scores(tob: torch.Tensor, extended: bool) -> torch.Tensor:
     if extended:
         def normalise(s: torch.Tensor) -> torch.Tensor:
             s = s - s.mean(dim=-1, keepdim=True)
-            s = s / torch.linalg.vector_norm(s, dim=-1, keepdim=True)
+            norm = torch.linalg.vector_norm(s, dim=-1, keepdim=True)
+            s = torch.where(norm > 0, s / norm, torch.zeros_like(s))
             s = s - s.mean(dim=0, keepdim=True)
             norm = torch.linalg.vector_norm(s, dim=0, keepdim=True)
             return torch.where(norm > 0, s / norm, torch.zeros_like(s))
@@ -187,22 +231,138 @@ def _segment_scores(tob: torch.Tensor, extended: bool) -> torch.Tensor:
     return (y_prime * xc).sum(dim=(0, 2)) / NUMBAND
 
 
+@functools.lru_cache(maxsize=1)
+def _np_constants() -> tuple[np.ndarray, np.ndarray, int, int, np.ndarray]:
+    """Hann halves, the band-edge offsets for ``np.add.reduceat`` over interleaved (re, im) bins."""
+    window = np.hanning(N_FRAME + 2)[1:-1]
+    obm = third_octave_matrix()
+    starts = obm.argmax(axis=1)  # every band is one run of ones, and bands are adjacent
+    ends = obm.shape[1] - obm[:, ::-1].argmax(axis=1)
+    if np.any(starts[1:] != ends[:-1]):
+        raise AssertionError("1/3-octave bands are not adjacent")
+    lo, hi = int(starts[0]), int(ends[-1])
+    w_lo, w_hi = window[:HOP].copy(), window[HOP:].copy()
+    return w_lo, w_hi, lo, hi, 2 * (starts - lo)
+
+
+def _np_tob(x: np.ndarray, y: np.ndarray, fs: int) -> np.ndarray | None:
+    """One pair → [2, bands, frames] 1/3-octave magnitudes after silent-frame removal (numpy, CPU).
+
+    Signals are handled as 128-sample blocks: frame f is blocks f and f+1, so silent-frame removal
+    is a gather of windowed half frames and the overlap-add one shifted addition.
+    """
+    w_lo, w_hi, lo, hi, band_starts = _np_constants()
+    xy = np.empty((2, x.size))
+    xy[0], xy[1] = x.reshape(-1), y.reshape(-1)
+    xy = _resample_np(xy, fs)
+    nf = _n_frames(xy.shape[-1])
+    if nf < N + 1:  # fewer than N frames survive even if no frame is silent
+        return None
+    blocks = xy[:, : (nf + 1) * HOP].reshape(2, nf + 1, HOP)
+    sq = np.square(blocks[0])
+    energy = sq[:-1] @ (w_lo * w_lo) + sq[1:] @ (w_hi * w_hi)  # clean frames' windowed energies
+    db = 20 * np.log10(np.sqrt(energy) + EPS)
+    keep = np.flatnonzero((db.max() - DYN_RANGE - db) < 0)
+    k = keep.size
+    if k - 1 < N:  # the silence-free signal of k+1 blocks has k-1 frames
+        return None
+    sil = np.empty((2, k + 1, HOP))  # overlap-add of the kept windowed frames
+    np.multiply(blocks[:, keep], w_lo, out=sil[:, :k])
+    sil[:, k] = 0.0
+    sil[:, 1:] += blocks[:, keep + 1] * w_hi
+    nf = k - 1
+    frames = np.empty((2, nf, NFFT))
+    frames[..., N_FRAME:] = 0.0  # zero padding to the FFT size
+    np.multiply(sil[:, :nf], w_lo, out=frames[..., :HOP])
+    np.multiply(sil[:, 1 : nf + 1], w_hi, out=frames[..., HOP:N_FRAME])
+    spec = torch.fft.rfft(torch.from_numpy(frames)).numpy()  # MKL: faster than numpy/scipy here
+    ri = spec.view(np.float64)[..., 2 * lo : 2 * hi]  # (re, im) of the bins the bands cover
+    power = np.add.reduceat(ri * ri, band_starts, axis=-1)  # [2, nf, bands]
+    return np.sqrt(power.transpose(0, 2, 1), order="C")
+
+
+def _np_windows(tob: np.ndarray) -> np.ndarray:
+    """[bands, F] → view [N, bands, S]: element (j, b, s) is frame s+j of segment s.
+
+    The frame-in-segment axis goes first so per-segment statistics ([bands, S]) broadcast along
+    long contiguous rows, which is what keeps numpy fast here.
+    """
+    bands, f = tob.shape
+    st = tob.strides
+    return np.lib.stride_tricks.as_strided(tob, (N, bands, f - N + 1), (st[1], st[0], st[1]), writeable=False)
+
+
+def _np_segment_score(tob: np.ndarray, extended: bool) -> float:
+    """Mean intermediate intelligibility over all segments of one pair's [2, bands, F] magnitudes."""
+    xv, yv = _np_windows(tob[0]), _np_windows(tob[1])
+    s = xv.shape[-1]
+    if extended:
+        xn, x_inv = _np_row_col_normalise(xv)
+        yn, y_inv = _np_row_col_normalise(yv)
+        d = np.einsum("jbs,jbs->js", xn, yn)
+        d *= x_inv
+        d *= y_inv
+        return float(d.sum() / (N * s))
+    norm_x = np.sqrt(np.einsum("jbs,jbs->bs", xv, xv))
+    norm_y = np.sqrt(np.einsum("jbs,jbs->bs", yv, yv))
+    yp = yv * (norm_x / (norm_y + EPS))
+    np.minimum(yp, _np_windows(tob[0] * (1 + 10 ** (-BETA / 20))), out=yp)
+    yp -= yp.mean(axis=0)
+    xc = xv - xv.mean(axis=0)
+    num = np.einsum("jbs,jbs->bs", yp, xc)
+    num /= np.sqrt(np.einsum("jbs,jbs->bs", yp, yp)) + EPS
+    num /= np.sqrt(np.einsum("jbs,jbs->bs", xc, xc)) + EPS
+    return float(num.sum() / (NUMBAND * s))
+
+
+def _np_row_col_normalise(v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """ESTOI normalisation of [N, bands, S] windows: rows (each band over the segment) to zero mean
+    and unit norm, then columns (bands of one frame) to zero mean; returns them with the columns'
+    inverse norms [N, S] (0 for a zero column, as for a zero row) so the caller scales products."""
+    c = v - v.mean(axis=0)
+    norm = np.sqrt(np.einsum("jbs,jbs->bs", c, c))
+    c *= np.divide(1.0, norm, out=np.zeros_like(norm), where=norm > 0)
+    c -= c.mean(axis=1, keepdims=True)
+    norm = np.sqrt(np.einsum("jbs,jbs->js", c, c))
+    return c, np.divide(1.0, norm, out=np.zeros_like(norm), where=norm > 0)
+
+
+def _np_stoi(reference: np.ndarray, degraded: np.ndarray, fs: int, extended: bool) -> float | None:
+    tob = _np_tob(np.asarray(reference), np.asarray(degraded), fs)
+    return None if tob is None else _np_segment_score(tob, extended)
+
+
+def _to_numpy(a: np.ndarray | torch.Tensor) -> np.ndarray:
+    return a.detach().cpu().numpy() if isinstance(a, torch.Tensor) else np.asarray(a)
+
+
 def stoi_batch(references: Sequence[np.ndarray | torch.Tensor], degraded: Sequence[np.ndarray | torch.Tensor],
                fs: int, extended: bool = False, device: str | torch.device = "cpu") -> list[float | None]:
     """(E)STOI of each (reference, degraded) pair, as ``pystoi.stoi(ref, deg, fs, extended)``.
 
     Pairs may differ in length. ``None`` marks a pair with fewer than 30 frames of speech left
-    after silent-frame removal (where pystoi warns and returns 1e-5). Every pair's STFT runs in
-    one FFT call and every segment's statistics in one pass, on ``device``.
+    after silent-frame removal (where pystoi warns and returns 1e-5). On CPU each pair runs in
+    float64 numpy (measured faster than batching in torch on one thread); on another ``device``
+    every pair's STFT runs in one FFT call and every segment's statistics in one pass.
     """
     if len(references) != len(degraded):
         raise ValueError(f"{len(references)} references but {len(degraded)} degraded signals")
-    dev = torch.device(device)
-    window, obm = _constants(dev)
-    frames, owners, counts = [], [], []
     for i, (ref, deg) in enumerate(zip(references, degraded, strict=True)):
         if tuple(ref.shape) != tuple(deg.shape):
             raise ValueError(f"pair {i}: shapes differ: {tuple(ref.shape)} vs {tuple(deg.shape)}")
+    dev = torch.device(device)
+    if dev.type == "cpu":  # one pair at a time in numpy: torch's per-op dispatch costs more than it batches
+        pairs = zip(references, degraded, strict=True)
+        return [_np_stoi(_to_numpy(ref), _to_numpy(deg), fs, extended) for ref, deg in pairs]
+    return _stoi_batch_torch(references, degraded, fs, extended, dev)
+
+
+def _stoi_batch_torch(references: Sequence[np.ndarray | torch.Tensor], degraded: Sequence[np.ndarray | torch.Tensor],
+                      fs: int, extended: bool, dev: torch.device) -> list[float | None]:
+    """:func:`stoi_batch` for accelerators: every pair's STFT in one FFT call, every segment in one pass."""
+    window, obm = _constants(dev)
+    frames, owners, counts = [], [], []
+    for i, (ref, deg) in enumerate(zip(references, degraded, strict=True)):
         xy = torch.stack([torch.as_tensor(ref).reshape(-1), torch.as_tensor(deg).reshape(-1)]).to(torch.float64)
         xy = resample_to_10k(xy.to(dev), fs)
         sil = _remove_silent_frames(xy, window)
