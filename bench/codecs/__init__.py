@@ -18,6 +18,7 @@ BUILTIN_FAMILIES = (
     "bench.codecs.codec2",
     "bench.codecs.lc3",
     "bench.codecs.lyra",
+    "bench.codecs.soundstream_audiolm",
     "bench.codecs.audiodec",
     "bench.codecs.hificodec",
     "bench.codecs.speechtokenizer",
