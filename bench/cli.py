@@ -38,15 +38,20 @@ def _weights_map(values: list[str] | None, codec_ids: list[str]) -> dict[str, st
 
 def cmd_run(args: argparse.Namespace) -> int:
     from bench.codecs import codecs
+    from bench.lms import lms
     from bench.report import write_report
     from bench.runner.run import DEFAULT_CODECS, RunConfig, run
     from bench.task import tasks
 
-    codec_ids = codecs.resolve(args.codecs, []) if args.codecs else codecs.resolve(",".join(DEFAULT_CODECS), [])
+    lm_ids = lms.resolve(args.lms, []) if args.lms else []
+    if args.codecs:
+        codec_ids = codecs.resolve(args.codecs, [])
+    else:  # --lms alone evaluates only the codec-LMs
+        codec_ids = [] if lm_ids else codecs.resolve(",".join(DEFAULT_CODECS), [])
     config = RunConfig(
         codecs=codec_ids,
         weights=_weights_map(args.weights, codec_ids),
-        tasks=tasks.resolve(args.tasks, ["reconstruction"]),
+        tasks=tasks.resolve(args.tasks, ["zero_shot_tts"] if lm_ids and not args.codecs else ["reconstruction"]),
         data=args.data,
         out=Path(args.out) if args.out else None,
         metrics=_csv(args.metrics),
@@ -58,6 +63,11 @@ def cmd_run(args: argparse.Namespace) -> int:
         address=args.address,
         progress=not args.quiet,
         flush_seconds=args.flush_seconds,
+        lms=lm_ids,
+        lm_paths=_weights_map(args.lm_path, lm_ids),
+        lm_random_init=args.lm_random_init,
+        n_seeds=args.n_seeds,
+        lm_max_seconds=args.lm_max_seconds,
         **({"cache_dir": Path(args.cache_dir)} if args.cache_dir else {}),
     )
     run_dir = run(config)
@@ -66,7 +76,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     if not args.no_report:
         report_dir = Path(args.report_dir) if args.report_dir else Path("reports") / run_dir.name
         print(f"report:  {write_report(run_dir, report_dir)}")
-    if not (args.codecs or args.tasks or args.metrics or args.no_report) and args.data == "embedded":
+    if not (args.codecs or args.lms or args.tasks or args.metrics or args.no_report) and args.data == "embedded":
         return _build_default_leaderboard(run_dir)
     return 0
 
@@ -291,6 +301,12 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--flush-seconds", type=float, default=10.0,
                    help="write finished rows to disk at least this often (default: 10)")
     r.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
+    r.add_argument("--lms", help="comma list of codec-LM ids or globs for generation tasks (zero_shot_tts)")
+    r.add_argument("--lm-path", action="append", metavar="[ID=]PATH",
+                   help="codec-LM weights, or the folder of generated audio of an output-only LM (repeatable)")
+    r.add_argument("--lm-random-init", action="store_true", help="tiny seeded random codec-LMs (noise; smoke runs)")
+    r.add_argument("--n-seeds", type=int, default=1, help="generations per list entry (mean over seeds)")
+    r.add_argument("--lm-max-seconds", type=float, help="cap on generated seconds per request (smoke runs)")
     r.set_defaults(func=cmd_run)
 
     c = sub.add_parser("codecs", help="list registered op-points with metadata and availability")

@@ -25,6 +25,7 @@ from bench.codecs import OpPoint, codecs
 from bench.data import resolve_dataset
 from bench.data.manifest import Dataset, Item
 from bench.errors import UsageError
+from bench.lms import lms
 from bench.metrics import metrics
 from bench.runner.atomic import atomic_path, atomic_write_bytes
 from bench.runner.cache import Cache, DecodedEntry, content_key, default_cache_dir
@@ -32,6 +33,7 @@ from bench.runner.codec_stage import CodecStage, RefAudio
 from bench.runner.dataset_stage import run_dataset_tasks
 from bench.runner.executor import Executor, make_executor
 from bench.runner.jobs import ScoreJob, score_job, warm_metrics
+from bench.runner.lm_stage import run_lm_tasks
 from bench.runner.provenance import git_hash, provenance, provenance_json
 from bench.runner.schema import ENCODING_IDENTITY, ENCODING_SCHEMA
 from bench.runner.store import ResultStore, row_key
@@ -62,10 +64,24 @@ class RunConfig:
     """Op-point id → local weights path (``--weights``), overriding the registered source."""
     address: str | None = None
     """Cluster to run scoring jobs on (``--executor ray --address auto``); None starts Ray locally."""
+    lms: list[str] = field(default_factory=list)
+    """Codec-LM ids (``--lms``) that generation tasks (``zero_shot_tts``) run on."""
+    lm_paths: dict[str, str] = field(default_factory=dict)
+    """Codec-LM id → local weights, or folder of generated audio for output-only rows (``--lm-path``)."""
+    lm_random_init: bool = False
+    """Tiny seeded random codec-LMs (tests, smoke runs): their audio is noise."""
+    n_seeds: int = 1
+    """Generations per list entry (seeds 0..n-1); each entry's value is the mean over them."""
+    list_seed: int = 0
+    """Seed of the generation task's list builder (cross-sentence prompt choice)."""
+    lm_max_seconds: float | None = None
+    """Cap on generated seconds per request (smoke runs); None: the target utterance's duration."""
 
     def identity(self) -> dict[str, Any]:
         return {"codecs": sorted(self.codecs), "tasks": sorted(self.tasks), "data": self.data,
-                "metrics": sorted(self.metrics) if self.metrics else None}
+                "metrics": sorted(self.metrics) if self.metrics else None,
+                **({"lms": sorted(self.lms), "lm_random_init": self.lm_random_init, "n_seeds": self.n_seeds,
+                    "list_seed": self.list_seed, "lm_max_seconds": self.lm_max_seconds} if self.lms else {})}
 
 
 def default_run_dir(dataset: Dataset, config: RunConfig) -> Path:
@@ -122,6 +138,8 @@ class Run:
             "codecs": list(codec_meta.values()),
             "metrics": list(metric_meta.values()),
             "tasks": sorted(set(old.get("tasks", [])) | set(self.config.tasks)),
+            "lms": list({**{m["id"]: m for m in old.get("lms", [])},
+                         **{i: lms.get(i).meta.to_dict() for i in self.config.lms}}.values()),
             "dataset": {"name": self.dataset.name, "root": str(self.dataset.root),
                         "manifest_sha256": self.dataset.manifest_sha256, "n_items": len(self.dataset.items),
                         "problems": self.dataset.problems},
@@ -155,6 +173,8 @@ class Run:
         out: dict[str, list[str]] = {}
         for task, ids in self.metric_ids.items():
             if getattr(self.task_objs[task], "dataset_level", False):  # scored in run_dataset_tasks
+                continue
+            if getattr(self.task_objs[task], "lm_task", None):  # generation: codec-LMs only (lm_stage)
                 continue
             base = {"codec": op.meta.id, "dataset": self.dataset.name,
                     "manifest_sha256": self.dataset.manifest_sha256, "item_id": item.id, "task": task}
@@ -239,6 +259,7 @@ class Run:
                     collect(block=False)
                 run_dataset_tasks(self, op, stage)
                 self.stats["codec_items_computed"] += stage.n_computed
+            run_lm_tasks(self)
             while in_flight:
                 collect(block=True)
         finally:

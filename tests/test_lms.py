@@ -1,0 +1,170 @@
+"""Codec-LMs and zero-shot TTS: tiny random models end to end, generated-folder adapter, list builders, CLI."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import soundfile as sf
+
+import bench.lms.csm  # noqa: F401  (registers)
+import bench.lms.musicgen  # noqa: F401
+import bench.lms.outputs  # noqa: F401
+from bench.lms import lms
+from bench.lms.base import GenerationRequest
+
+pytest.importorskip("transformers")
+
+EMBEDDED = Path(__file__).resolve().parents[1] / "data_manifests" / "embedded"
+SURVEY = {"audiolm", "audiogen", "valle", "musiclm", "viola", "musicgen", "audiopalm", "speechx", "lauragpt",
+          "uniaudio", "uslm", "moshi", "csm", "soundstorm", "bark", "dia"}
+
+
+def _speech(seconds: float = 1.0, sr: int = 16000, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    t = np.arange(int(seconds * sr)) / sr
+    return (0.2 * np.sin(2 * np.pi * 180 * t) * (1 + np.sin(2 * np.pi * 3 * t)) + 0.02 * rng.standard_normal(t.size)
+            ).astype(np.float32)
+
+
+def test_every_survey_model_has_a_row():
+    families = {e.meta.family for _, e in lms.items()}
+    assert families >= SURVEY
+    for _, e in lms.items():
+        assert e.meta.kind in ("model", "outputs")
+        assert e.meta.tasks <= {"tts", "continuation", "text_to_music", "text_to_audio"} and e.meta.tasks
+        assert e.meta.citation
+
+
+@pytest.mark.parametrize("lm_id,task", [("musicgen-small", "text_to_music"), ("musicgen-melody", "text_to_music"),
+                                        ("csm-1b", "tts")])
+def test_tiny_random_lm_text_to_audio(lm_id, task):
+    lm = lms.get(lm_id).build()
+    lm.load(random_init=True)
+    req = dict(text="a short test", prompt_audio=_speech(1.0), prompt_sample_rate=16000, prompt_text="hello",
+               max_duration_s=0.4)
+    a = lm.generate(GenerationRequest(task, seed=1, **req))
+    b = lm.generate(GenerationRequest(task, seed=1, **req))
+    c = lm.generate(GenerationRequest(task, seed=2, **req))
+    assert a.audio.ndim == 1 and np.all(np.isfinite(a.audio))
+    assert 0.2 * a.sample_rate <= a.audio.size <= 1.0 * a.sample_rate
+    assert np.sqrt(np.mean(a.audio ** 2)) > 1e-4
+    np.testing.assert_array_equal(a.audio, b.audio)  # seeded
+    assert a.audio.shape != c.audio.shape or not np.array_equal(a.audio, c.audio)
+    r = lm.resynthesize(_speech(0.5), 16000)
+    assert abs(r.audio.size - 0.5 * r.sample_rate) <= 0.02 * r.sample_rate and r.codes is not None
+    with pytest.raises(Exception, match="does not do"):
+        lm.generate(GenerationRequest("continuation", **req))
+
+
+def _fake_librispeech(root: Path) -> None:
+    durs = {"11-100": [4.5, 5.0, 2.0, 11.0], "22-200": [6.0, 4.2]}
+    for chap, ds in durs.items():
+        spk, ch = chap.split("-")
+        d = root / spk / ch
+        d.mkdir(parents=True)
+        lines = []
+        for i, dur in enumerate(ds):
+            uid = f"{spk}-{ch}-{i:04d}"
+            sf.write(d / f"{uid}.flac", _speech(dur, seed=i), 16000)
+            lines.append(f"{uid} WORDS OF UTTERANCE {i}")
+        (d / f"{spk}-{ch}.trans.txt").write_text("\n".join(lines) + "\n")
+
+
+def test_librispeech_list_is_deterministic_and_follows_the_protocol(tmp_path):
+    from bench.tasks.zero_shot_tts import librispeech_list
+
+    _fake_librispeech(tmp_path)
+    a, b = librispeech_list(tmp_path, seed=3), librispeech_list(tmp_path, seed=3)
+    assert a == b
+    ids = {e.id for e in a}
+    assert "11-100-0002.cont" not in ids and "11-100-0003.cont" not in ids  # 2 s and 11 s are outside 4-10 s
+    assert {"11-100-0000.cont", "11-100-0000.cross", "22-200-0001.cross"} <= ids
+    for e in a:
+        assert e.prompt_end == 3.0
+        if e.setting == "cross":
+            assert Path(e.prompt_path).name.split("-")[0] == e.speaker and e.prompt_path != e.target_path
+        else:
+            assert e.prompt_path == e.target_path
+
+
+def test_seed_tts_eval_import(tmp_path):
+    from bench.tasks.zero_shot_tts import seed_tts_eval_list
+
+    (tmp_path / "wavs").mkdir()
+    meta = tmp_path / "meta.lst"
+    meta.write_text("u1|hi there|wavs/p1.wav|say this\nu2|again|wavs/p2.wav|and that\n")
+    out = seed_tts_eval_list(meta)
+    assert [e.id for e in out] == ["u1", "u2"] and out[0].target_text == "say this"
+    assert out[1].prompt_path == str((tmp_path / "wavs" / "p2.wav").resolve()) and out[0].prompt_text == "hi there"
+    meta.write_text("broken line\n")
+    with pytest.raises(ValueError, match="expected id"):
+        seed_tts_eval_list(meta)
+
+
+def _subset_manifest(folder: Path, n_per_speaker: int = 2, speakers: int = 1) -> Path:
+    rows = [json.loads(x) for x in (EMBEDDED / "manifest.jsonl").read_text().splitlines() if x.strip()]
+    keep = []
+    for spk in sorted({r["speaker"] for r in rows})[:speakers]:
+        keep += [r for r in rows if r["speaker"] == spk][:n_per_speaker]
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "audio").symlink_to(EMBEDDED / "audio")
+    path = folder / "embedded-subset.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in keep))
+    return path
+
+
+def test_generated_folder_adapter_scores_files_and_fails_missing_ones(tmp_path):
+    from bench.data import resolve_dataset
+    from bench.task import tasks
+
+    ds = resolve_dataset(str(_subset_manifest(tmp_path / "data")))
+    task = tasks.get("zero_shot_tts")
+    entries = task.entries(ds)
+    assert len(entries) == 4 and entries[0].prompt_end == 1.5  # embedded corpus: 1.5 s prompts
+    out = tmp_path / "valle_out"
+    out.mkdir()
+    present = entries[0]
+    sf.write(out / f"{present.id}_0.wav", _speech(2.0, sr=24000, seed=5), 24000)
+    lm = lms.get("valle").build()
+    lm.load(path=out)
+    ids = ["sim_o:resemblyzer", "sim_r:resemblyzer", "sim_o_ceiling:resemblyzer"]
+    ok = {o.metric: o for o in task.evaluate_entry(lm, present, ids)}
+    assert ok["sim_o:resemblyzer"].error is None and -1 <= ok["sim_o:resemblyzer"].value <= 1
+    assert ok["sim_o_ceiling:resemblyzer"].value > ok["sim_o:resemblyzer"].value  # real speech vs a tone
+    assert "no codec" in ok["sim_r:resemblyzer"].error
+    missing = task.evaluate_entry(lm, entries[1], ids)
+    assert all(o.value is None and f"{entries[1].id}_0.wav" in o.error for o in missing)
+
+
+def test_cli_run_zero_shot_tts_end_to_end(tmp_path):
+    from bench.cli import main
+
+    data = _subset_manifest(tmp_path / "data", n_per_speaker=2, speakers=1)
+    folder = tmp_path / "gen"
+    folder.mkdir()
+    for i, name in enumerate(sorted(json.loads(x)["id"] for x in data.read_text().splitlines())):
+        for s in (0, 1):
+            sf.write(folder / f"{name}.cross_{s}.wav", _speech(1.5, seed=10 * i + s), 16000)
+    rc = main(["run", "--lms", "csm-1b,valle,musicgen-small", "--lm-random-init", "--lm-path", f"valle={folder}",
+               "--data", str(data), "--out", str(tmp_path / "run"), "--cache-dir", str(tmp_path / "cache"),
+               "--report-dir", str(tmp_path / "report"), "--n-seeds", "2", "--lm-max-seconds", "1.0",
+               "--workers", "1", "-q"])
+    assert rc == 0
+    res = pd.read_parquet(tmp_path / "run" / "results.parquet")
+    csm = res[res.codec == "csm-1b"]
+    assert len(csm) == 4 * 13 and (csm.status == "ok").all(), csm[csm.status != "ok"].error.unique()
+    valle = res[res.codec == "valle"]
+    assert (valle[valle.item_id.str.endswith(".cross")].metric.isin(["sim_o:resemblyzer"])).any()
+    assert valle[valle.item_id.str.endswith(".cont")].error.str.contains("no generated file").all()
+    assert res[res.codec == "musicgen-small"].error.str.contains("does not do 'tts'").all()
+    summary = pd.read_csv(tmp_path / "run" / "summary.csv")
+    row = summary[(summary.codec == "csm-1b") & (summary.metric == "wer:pocketsphinx")]
+    assert len(row) == 1 and row.ci_low.iloc[0] <= row["mean"].iloc[0] <= row.ci_high.iloc[0]
+    assert {"wer_ceiling:pocketsphinx", "sim_o:resemblyzer", "sim_r:resemblyzer"} <= set(
+        summary[summary.codec == "csm-1b"].metric)
+    html = (tmp_path / "report" / "index.html").read_text()
+    assert "csm-1b" in html and "valle" in html
