@@ -11,6 +11,7 @@ import torch
 
 from bench.codecs import codecs
 from bench.codecs import funcodec as fc
+from bench.codecs.neural import calibration_audio
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "checkpoint_manifests"
 FIXTURE = json.loads((Path(__file__).parent / "fixtures" / "funcodec_layout.json").read_text())
@@ -99,8 +100,8 @@ def test_rvq_prefix_decodes_to_reported_latent():
     """Fewer stages = a prefix of the same codes, and decoding reproduces the quantised latent."""
     torch.manual_seed(0)
     model = fc.FunCodecModel(fc.tiny_config(fc.CONFIGS["ds320"])).eval()
-    fc.init_codebooks_from_data(model, fc._calibration_audio(8000, 16000, seed=1))
-    audio = fc._calibration_audio(3000, 16000, seed=5)
+    fc.init_codebooks_from_data(model, calibration_audio(16000, seconds=8000/16000, seed=1))
+    audio = calibration_audio(16000, seconds=3000/16000, seed=5)
     with torch.no_grad():
         c32, v32 = model.encode(audio, 32)
         c4, v4 = model.encode(audio, 4)

@@ -12,6 +12,7 @@ import torch
 
 from bench.codecs import codecs
 from bench.codecs import hificodec as hc
+from bench.codecs.neural import calibration_audio
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "checkpoint_manifests"
 FIXTURE = json.loads((Path(__file__).parent / "fixtures" / "hificodec_layout.json").read_text())
@@ -96,8 +97,8 @@ def test_grvq_codes_roundtrip_through_embeddings():
     """Decoding the codes gives exactly the quantised latent the encoder reported."""
     torch.manual_seed(0)
     model = hc.HiFiCodecModel(hc.tiny_config(hc.CONFIGS["24k_240d"])).eval()
-    hc.init_codebooks_from_data(model, hc._calibration_audio(4800, 24000, seed=3))
-    audio = hc._calibration_audio(2500, 24000, seed=4)
+    hc.init_codebooks_from_data(model, calibration_audio(24000, seconds=4800/24000, seed=3))
+    audio = calibration_audio(24000, seconds=2500/24000, seed=4)
     with torch.no_grad():
         codes, views = model.encode(audio)
         assert codes.shape == (1, 4, math.ceil(2500 / 240))

@@ -100,23 +100,6 @@ class HFTokenCodec(TokenCodec):
 
 # -- random-init helpers ---------------------------------------------------------------------------
 
-def calibration_audio(sample_rate: int, seconds: float = 2.0, channels: int = 1, seed: int = RANDOM_SEED
-                      ) -> torch.Tensor:
-    """A seeded, speech-band signal [1, C, T]: harmonic tones with a moving pitch plus noise.
-
-    Codebooks are drawn from the encoder's responses to it, so they sit where real inputs land.
-    """
-    g = torch.Generator().manual_seed(seed)
-    n = int(sample_rate * seconds)
-    t = torch.arange(n) / sample_rate
-    f0 = 140 + 40 * torch.sin(2 * math.pi * 0.7 * t)
-    phase = 2 * math.pi * torch.cumsum(f0, 0) / sample_rate
-    x = sum(torch.sin(k * phase) / k for k in range(1, 12) if k * 140 < sample_rate / 2)
-    x = x * (0.5 + 0.5 * torch.sin(2 * math.pi * 3 * t)) + 0.3 * torch.randn(n, generator=g)
-    x = 0.3 * x / x.abs().max()
-    return x.repeat(channels, 1)[None].float()
-
-
 def draw_rvq_codebooks(residual: torch.Tensor, layers: Sequence[Any], codebook_size: int,
                        set_codebook: Callable[[Any, torch.Tensor], None],
                        quantize: Callable[[Any, torch.Tensor], torch.Tensor], seed: int = RANDOM_SEED) -> None:
@@ -213,6 +196,6 @@ def count_parameters_on_meta(model_cls: type, config: Any) -> int:
 
 
 __all__ = [
-    "HFTokenCodec", "calibration_audio", "count_parameters_on_meta", "draw_rvq_codebooks", "hub_weights",
+    "HFTokenCodec", "count_parameters_on_meta", "draw_rvq_codebooks", "hub_weights",
     "implementation", "kaldi_fbank", "rescale_output", "semantic_features", "token_meta",
 ]

@@ -18,12 +18,12 @@ import torch.nn.functional as F
 from bench.codecs import register_codec
 from bench.codecs._hf import (
     HFTokenCodec,
-    calibration_audio,
     hub_weights,
     implementation,
     rescale_output,
     token_meta,
 )
+from bench.codecs.neural import calibration_audio
 
 CITATION = ("Kumar, Seetharaman, Luebs, Kumar, Kumar: High-Fidelity Audio Compression with Improved RVQGAN. "
             "NeurIPS 2023, arXiv:2306.06546")

@@ -20,7 +20,6 @@ import torch
 from bench.codecs import register_codec
 from bench.codecs._hf import (
     HFTokenCodec,
-    calibration_audio,
     draw_rvq_codebooks,
     hub_weights,
     implementation,
@@ -28,6 +27,7 @@ from bench.codecs._hf import (
     token_meta,
 )
 from bench.codecs.base import Codes, Encoded, Measured
+from bench.codecs.neural import calibration_audio
 
 CITATION = ("Défossez, Copet, Synnaeve, Adi: High Fidelity Neural Audio Compression. TMLR 2023, "
             "arXiv:2210.13438")

@@ -29,7 +29,7 @@ from torch import nn
 
 from bench.codecs import register_codec
 from bench.codecs.base import CodecMeta, WeightsSource
-from bench.codecs.neural import TokenCodec
+from bench.codecs.neural import TokenCodec, calibration_audio
 from bench.codecs.weights import load_state_dict
 from bench.errors import CodecError
 
@@ -277,19 +277,6 @@ def _config_from_yaml(path: Path, base: FunCodecConfig) -> FunCodecConfig:
     )
 
 
-def _calibration_audio(n: int, sample_rate: int, seed: int) -> torch.Tensor:
-    """A deterministic speech-like signal (voiced harmonics, noise bursts) for codebook initialisation."""
-    g = torch.Generator().manual_seed(seed)
-    t = torch.arange(n) / sample_rate
-    f0 = 120 + 60 * torch.sin(2 * math.pi * 1.3 * t)
-    phase = 2 * math.pi * torch.cumsum(f0, 0) / sample_rate
-    voiced = sum(torch.sin(k * phase) / k for k in range(1, 12))
-    env = 0.5 + 0.5 * torch.sin(2 * math.pi * 3.0 * t).clamp(min=0)
-    noise = torch.randn(n, generator=g) * (0.5 + 0.5 * torch.sin(2 * math.pi * 2.1 * t))
-    x = env * voiced + 0.3 * noise
-    return (0.1 * x / x.abs().max()).view(1, 1, n)
-
-
 @torch.no_grad()
 def init_codebooks_from_data(model: FunCodecModel, audio: torch.Tensor, seed: int = 0) -> None:
     """Random-init codebooks: Gaussian codes matching each stage's residual statistics, so codes vary.
@@ -401,7 +388,7 @@ class FunCodec(TokenCodec):
 
     def build_random(self) -> torch.nn.Module:
         model = FunCodecModel(tiny_config(self.config))
-        init_codebooks_from_data(model, _calibration_audio(32000, 16000, seed=0))
+        init_codebooks_from_data(model, calibration_audio(16000, seconds=2.0))
         return model
 
     def encode_frames(self, audio: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:

@@ -32,7 +32,7 @@ from torch import nn
 
 from bench.codecs import register_codec
 from bench.codecs.base import CodecMeta, WeightsSource
-from bench.codecs.neural import TokenCodec
+from bench.codecs.neural import TokenCodec, calibration_audio
 from bench.codecs.weights import load_state_dict, resolve_weights
 from bench.errors import CodecError, WeightsUnavailableError
 
@@ -216,16 +216,6 @@ def tiny_hubert_config() -> Any:
                         feat_proj_dropout=0.0, layerdrop=0.0)
 
 
-def _probe_signal(sample_rate: int = 16000, seconds: float = 3.0) -> torch.Tensor:
-    g = torch.Generator().manual_seed(4321)
-    t = torch.arange(int(sample_rate * seconds)) / sample_rate
-    f0 = 120 + 50 * torch.sin(2 * math.pi * 0.5 * t)
-    phase = 2 * math.pi * torch.cumsum(f0, 0) / sample_rate
-    x = sum(torch.sin(h * phase) / h for h in range(1, 15)) + 0.2 * torch.randn(t.shape, generator=g)
-    x = x * (0.5 + 0.5 * torch.sin(2 * math.pi * 2.5 * t)).clamp(min=0.05)
-    return (0.3 * x / x.abs().max())[None, None].float()
-
-
 def _legacy_key(key: str) -> str:
     """Old weight-norm names in HF HuBERT checkpoints → the parametrization names torch uses now."""
     key = key.removeprefix("hubert.")
@@ -339,7 +329,7 @@ class HubertUnitsCodec(TokenCodec):
         hubert = HubertModel(tiny_hubert_config()).eval()
         model = HubertUnits(hubert, 2, torch.zeros(self.n_clusters, hubert.config.hidden_size))
         with torch.no_grad():
-            feats = model.features(_probe_signal())[0]  # [T, D]
+            feats = model.features(calibration_audio(16000, seconds=3.0))[0]  # [T, D]
             g = torch.Generator().manual_seed(self.n_clusters)
             pick = torch.randint(0, feats.shape[0], (self.n_clusters,), generator=g)
             jitter = 0.3 * feats.std(dim=0, keepdim=True) * torch.randn(self.n_clusters, feats.shape[1], generator=g)

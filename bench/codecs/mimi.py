@@ -12,13 +12,13 @@ import torch
 from bench.codecs import register_codec
 from bench.codecs._hf import (
     HFTokenCodec,
-    calibration_audio,
     draw_rvq_codebooks,
     hub_weights,
     implementation,
     rescale_output,
     token_meta,
 )
+from bench.codecs.neural import calibration_audio
 
 REPO, REVISION = "kyutai/mimi", "89091b3e466eb6a9d11e537bf26b144f194978f7"
 CITATION = ("Défossez, Mazaré, Orsini, Royer, Pérez, Jégou, Grave, Zeghidour: Moshi: a speech-text foundation "

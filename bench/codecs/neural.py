@@ -11,6 +11,7 @@ would); a family whose model takes a padding mask may set ``exact_padding = True
 from __future__ import annotations
 
 import importlib.util
+import math
 from abc import abstractmethod
 from collections import defaultdict
 from pathlib import Path
@@ -157,3 +158,20 @@ def _stack_codes(items: list[torch.Tensor], n_samples: list[int]) -> Codes:
 
 def count_parameters(model: torch.nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
+
+
+def calibration_audio(sample_rate: int, seconds: float = 2.0, channels: int = 1, seed: int = 0
+                      ) -> torch.Tensor:
+    """A seeded, speech-band signal [1, C, T]: harmonic tones with a moving pitch plus noise.
+
+    Codebooks are drawn from the encoder's responses to it, so they sit where real inputs land.
+    """
+    g = torch.Generator().manual_seed(seed)
+    n = int(sample_rate * seconds)
+    t = torch.arange(n) / sample_rate
+    f0 = 140 + 40 * torch.sin(2 * math.pi * 0.7 * t)
+    phase = 2 * math.pi * torch.cumsum(f0, 0) / sample_rate
+    x = sum(torch.sin(k * phase) / k for k in range(1, 12) if k * 140 < sample_rate / 2)
+    x = x * (0.5 + 0.5 * torch.sin(2 * math.pi * 3 * t)) + 0.3 * torch.randn(n, generator=g)
+    x = 0.3 * x / x.abs().max()
+    return x.repeat(channels, 1)[None].float()

@@ -24,7 +24,7 @@ from torch import nn
 
 from bench.codecs import register_codec
 from bench.codecs.base import CodecMeta, WeightsSource
-from bench.codecs.neural import TokenCodec
+from bench.codecs.neural import TokenCodec, calibration_audio
 from bench.codecs.weights import load_state_dict
 from bench.errors import CodecError, WeightsUnavailableError
 
@@ -347,17 +347,6 @@ class SpeechTokenizerModel(nn.Module):
 # -- random initialisation --------------------------------------------------------------------
 
 
-def _probe_signal(sample_rate: int, seconds: float = 2.0) -> torch.Tensor:
-    """A fixed voiced-like signal (harmonics + noise, syllable envelope) to seed the codebooks."""
-    g = torch.Generator().manual_seed(1234)
-    t = torch.arange(int(sample_rate * seconds)) / sample_rate
-    f0 = 110 + 40 * torch.sin(2 * math.pi * 0.7 * t)
-    phase = 2 * math.pi * torch.cumsum(f0, 0) / sample_rate
-    x = sum(torch.sin(h * phase) / h for h in range(1, 12)) + 0.1 * torch.randn(t.shape, generator=g)
-    x = x * (0.5 + 0.5 * torch.sin(2 * math.pi * 3 * t)).clamp(min=0.05)
-    return (0.3 * x / x.abs().max())[None, None].float()
-
-
 @torch.no_grad()
 def init_random_codebooks(model: SpeechTokenizerModel, seed: int = 0) -> None:
     """Fill each RVQ level with codewords from the residual it quantizes (frames + jitter).
@@ -366,7 +355,7 @@ def init_random_codebooks(model: SpeechTokenizerModel, seed: int = 0) -> None:
     them from the actual residual distribution keeps codes varied at every level.
     """
     g = torch.Generator().manual_seed(seed)
-    residual = model.encoder(_probe_signal(model.cfg.sample_rate))  # [1, D, T]
+    residual = model.encoder(calibration_audio(model.cfg.sample_rate))  # [1, D, T]
     frames = residual[0].t()
     for layer in model.quantizer.vq.layers:
         cb = layer._codebook
@@ -401,7 +390,7 @@ def init_random_weights(model: SpeechTokenizerModel) -> None:
 @torch.no_grad()
 def match_output_level(model: SpeechTokenizerModel) -> None:
     """Scale the last decoder conv so the probe signal comes back at its own RMS (random init only)."""
-    x = _probe_signal(model.cfg.sample_rate)
+    x = calibration_audio(model.cfg.sample_rate)
     codes, _ = model.encode(x, model.cfg.n_q)
     y = model.decode(codes)
     last = model.decoder.model[-1].conv.conv

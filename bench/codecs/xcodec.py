@@ -16,13 +16,13 @@ import torch.nn.functional as F
 from bench.codecs import register_codec
 from bench.codecs._hf import (
     HFTokenCodec,
-    calibration_audio,
     draw_rvq_codebooks,
     hub_weights,
     implementation,
     rescale_output,
     token_meta,
 )
+from bench.codecs.neural import calibration_audio
 
 REPO = "hf-audio/xcodec-hubert-librispeech"
 CITATION = ("Ye, Sun, Lei, et al.: Codec Does Matter: Exploring the Semantic Shortcoming of Codec for Audio "

@@ -19,12 +19,12 @@ import torch.nn.functional as F
 from bench.codecs import register_codec
 from bench.codecs._hf import (
     HFTokenCodec,
-    calibration_audio,
     hub_weights,
     implementation,
     semantic_features,
     token_meta,
 )
+from bench.codecs.neural import calibration_audio
 
 REPO = "hf-audio/xcodec2"
 CITATION = ("Ye, Zhu, Lei, et al.: Llasa: Scaling Train-Time and Inference-Time Compute for Llama-based Speech "
