@@ -140,40 +140,15 @@ def _ref_si_sdr(ref: np.ndarray, deg: np.ndarray, sr: int) -> float:
 
 
 def _ref_stft_distance(ref: np.ndarray, deg: np.ndarray, sr: int) -> float:
-    import auraloss
+    from bench.metrics.spectral_reference import reference_stft_distance
 
-    loss = auraloss.freq.MultiResolutionSTFTLoss()  # package defaults
-    for res in loss.stft_losses:
-        # The window is a plain float32 attribute (module.double() misses it); rebuild the same
-        # periodic Hann in float64, else its float32 rounding alone moves the loss by ~3e-7.
-        res.window = torch.hann_window(res.win_length, dtype=torch.float64)
-    r = torch.from_numpy(ref).double()[None, None]
-    d = torch.from_numpy(deg).double()[None, None]
-    return float(loss(d, r))
-
-
-def _np_stft_mag(x: np.ndarray, n_fft: int, hop: int) -> np.ndarray:
-    """centre=True, reflect-padded, periodic-Hann STFT magnitude [bins, frames] with numpy only."""
-    xp = np.pad(x.astype(np.float64), n_fft // 2, mode="reflect")
-    n_frames = 1 + (xp.size - n_fft) // hop
-    idx = np.arange(n_fft)[None, :] + hop * np.arange(n_frames)[:, None]
-    win = signal.get_window("hann", n_fft)  # periodic, as audiotools uses
-    return np.abs(np.fft.rfft(xp[idx] * win, axis=-1)).T
+    return reference_stft_distance(ref, deg)
 
 
 def _ref_mel_distance(ref: np.ndarray, deg: np.ndarray, sr: int) -> float:
-    """audiotools MelSpectrogramLoss() defaults, written out with numpy and librosa's mel filters."""
-    import librosa
+    from bench.metrics.spectral_reference import reference_mel_distance
 
-    total = 0.0
-    for win, n_mels in ((2048, 150), (512, 80)):
-        fb = librosa.filters.mel(sr=sr, n_fft=win, n_mels=n_mels, fmin=0.0, fmax=None, dtype=np.float64)
-        mx = fb @ _np_stft_mag(deg, win, win // 4)
-        my = fb @ _np_stft_mag(ref, win, win // 4)
-        logx = np.log10(np.maximum(mx, 1e-5) ** 2)
-        logy = np.log10(np.maximum(my, 1e-5) ** 2)
-        total += np.mean(np.abs(logx - logy)) + np.mean(np.abs(mx - my))
-    return float(total)
+    return reference_mel_distance(ref, deg, sr)
 
 
 REFERENCES: dict[str, Callable[[np.ndarray, np.ndarray, int], float]] = {
@@ -266,6 +241,38 @@ def test_spectral_batch_equals_single_items() -> None:
     for i, (r, d) in enumerate(pairs):
         assert abs(float(batch_mel[i]) - _metric("mel_distance").compute(r, d)) <= TOL
         assert abs(float(batch_stft[i]) - _metric("stft_distance").compute(r, d)) <= TOL
+
+
+@pytest.mark.parametrize("metric_id", ["mel_distance", "stft_distance"])
+def test_reference_flag_switches_spectral_kernel(monkeypatch, metric_id: str) -> None:
+    """CODECBENCH_REFERENCE_KERNELS=1 computes through the reference module, not the fast kernel."""
+    from bench.metrics import spectral, spectral_reference
+
+    ref, deg = make_pair(metric_id, 16000, 3, "noise_20db")
+    metric = _metric(metric_id)
+    fast = metric.compute(ref, deg)
+    name = {"mel_distance": "reference_mel_distance", "stft_distance": "reference_stft_distance"}[metric_id]
+    calls = []
+    real = getattr(spectral_reference, name)
+    monkeypatch.setattr(spectral_reference, name, lambda *a: calls.append(1) or real(*a))
+    assert metric.compute(ref, deg) == fast and not calls  # default: the fast kernel
+    monkeypatch.setenv("CODECBENCH_REFERENCE_KERNELS", "1")
+    monkeypatch.setattr(spectral, "mel_distance", None)  # the fast entry points must not be used
+    monkeypatch.setattr(spectral, "multi_resolution_stft_distance", None)
+    assert abs(metric.compute(ref, deg) - fast) <= 1e-9 and calls  # float64 throughout: no float32 rounding
+
+
+def test_spectral_cpu_kernel_equals_torch_path() -> None:
+    """The fused CPU kernel and the batched torch.stft path (used on accelerators) agree."""
+    from bench.metrics import spectral
+
+    pairs = [make_pair("mel_distance", 16000, s, d) for s, d in ((4, "lowpass_3k4"), (5, "mulaw_8bit"))]
+    refs = torch.from_numpy(np.stack([p[0] for p in pairs]))
+    degs = torch.from_numpy(np.stack([p[1] for p in pairs]))
+    torch.testing.assert_close(spectral.mel_distance(refs, degs), spectral._torch_mel_distance(refs, degs),
+                               rtol=0, atol=1e-10)
+    torch.testing.assert_close(spectral.multi_resolution_stft_distance(refs, degs),
+                               spectral._torch_stft_distance(refs, degs), rtol=0, atol=1e-10)
 
 
 # ----------------------------------------------------------------------------- failure modes

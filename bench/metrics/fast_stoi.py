@@ -15,8 +15,10 @@ accelerator) and whole-array segment statistics:
 The one intended difference: pystoi's ESTOI adds ``eps * randn`` before each normalisation
 (a guard against zero rows that makes it non-deterministic at the 1e-16 level); here a zero row
 or column normalises to zero instead. Parity with pystoi is tested to 1e-6 on real speech. On one
-CPU thread this runs ~7x faster than pystoi for ESTOI and ~4x for STOI, where the resampling
-matmul (memory- and FMA-bound) is about a third of the time.
+CPU thread (CPU time, embedded speech through opus@12kbps) this runs ~6x faster than pystoi for
+STOI and ~8x for ESTOI. The per-frame work that numpy would do in several passes (silence-free
+re-framing, band sums, STOI's clipped per-segment correlations) runs as numba kernels, compiled
+on first use and cached; the resampling matmul (FMA-bound) is now about 40% of the time.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Sequence
 from math import gcd
+from typing import Any
 
 import numpy as np
 import torch
@@ -119,19 +122,35 @@ def _polyphase_taps_np(up: int, down: int) -> tuple[np.ndarray, int, int, int, i
 
 def _resample_np(x: np.ndarray, fs: int) -> np.ndarray:
     """[C, T] float64 → [C, T'] at 10 kHz, the numpy twin of :func:`resample_to_10k`."""
+    return x if fs == FS else _resample_rows_np(list(x), fs)
+
+
+def _resample_rows_np(rows_in: list[np.ndarray], fs: int) -> np.ndarray:
+    """Equal-length 1-D signals (any float dtype) → [C, T'] float64 at 10 kHz.
+
+    The signals are written (and converted) straight into the blocked input buffer, so a pair
+    costs no separate stacking copy.
+    """
+    n_in = rows_in[0].size
     if fs == FS:
-        return x
+        out = np.empty((len(rows_in), n_in))
+        for i, r in enumerate(rows_in):
+            out[i] = r
+        return out
     g = gcd(FS, fs)
     up, down = FS // g, fs // g
     taps, d_min, u, d, k = _polyphase_taps_np(up, down)
-    c, n_in = x.shape
+    c = len(rows_in)
     n_out = -(-n_in * up // down)
     blocks = -(-n_out // u)
     rows = blocks + k - 1
-    buf = np.zeros((c, rows * d))  # buf[:, i] = x[:, d_min + i], zero outside x
+    buf = np.empty((c, rows * d))  # buf[:, i] = x[:, d_min + i], zero outside x
     lo, src = max(0, -d_min), max(0, d_min)
     m = max(0, min(n_in - src, rows * d - lo))
-    buf[:, lo : lo + m] = x[:, src : src + m]
+    buf[:, :lo] = 0.0
+    buf[:, lo + m :] = 0.0
+    for i, r in enumerate(rows_in):
+        buf[i, lo : lo + m] = r[src : src + m]
     z = (buf.reshape(c, rows, d) @ taps).reshape(c, rows, k, u)
     y = z[:, :blocks, 0].copy()
     for j in range(1, k):
@@ -232,29 +251,114 @@ def _segment_scores(tob: torch.Tensor, extended: bool) -> torch.Tensor:
 
 
 @functools.lru_cache(maxsize=1)
-def _np_constants() -> tuple[np.ndarray, np.ndarray, int, int, np.ndarray]:
-    """Hann halves, the band-edge offsets for ``np.add.reduceat`` over interleaved (re, im) bins."""
+def _np_constants() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Hann halves and the 1/3-octave bands as runs of FFT bins: edges[b] .. edges[b+1]."""
     window = np.hanning(N_FRAME + 2)[1:-1]
     obm = third_octave_matrix()
     starts = obm.argmax(axis=1)  # every band is one run of ones, and bands are adjacent
     ends = obm.shape[1] - obm[:, ::-1].argmax(axis=1)
     if np.any(starts[1:] != ends[:-1]):
         raise AssertionError("1/3-octave bands are not adjacent")
-    lo, hi = int(starts[0]), int(ends[-1])
-    w_lo, w_hi = window[:HOP].copy(), window[HOP:].copy()
-    return w_lo, w_hi, lo, hi, 2 * (starts - lo)
+    edges = np.append(starts, ends[-1]).astype(np.int64)
+    return window[:HOP].copy(), window[HOP:].copy(), edges
+
+
+@functools.lru_cache(maxsize=1)
+def _np_kernels() -> tuple[Any, Any, Any]:
+    """numba kernels for the per-frame work, compiled (or loaded from numba's cache) on first use.
+
+    Same arithmetic as the numpy expressions they replace, one pass each instead of several.
+    """
+    import numba
+
+    jit = numba.njit(cache=True, nogil=True, boundscheck=False)
+
+    @jit
+    def silence_free_frames(blocks, keep, w_lo, w_hi, frames):  # noqa: ANN001, ANN202
+        # overlap-add of the kept windowed frames (half frames j: kept frame j's first half plus
+        # kept frame j-1's second half), re-framed, windowed and zero-padded to NFFT
+        k = keep.size
+        h = w_lo.size
+        for s in range(2):
+            for f in range(k - 1):
+                a0 = blocks[s, keep[f]]
+                a1 = blocks[s, keep[f + 1]]
+                out = frames[s, f]
+                if f == 0:
+                    for i in range(h):
+                        out[i] = (a0[i] * w_lo[i]) * w_lo[i]
+                else:
+                    b0 = blocks[s, keep[f - 1] + 1]
+                    for i in range(h):
+                        out[i] = (a0[i] * w_lo[i] + b0[i] * w_hi[i]) * w_lo[i]
+                b1 = blocks[s, keep[f] + 1]
+                for i in range(h):
+                    out[h + i] = (a1[i] * w_lo[i] + b1[i] * w_hi[i]) * w_hi[i]
+                for i in range(2 * h, out.size):
+                    out[i] = 0.0
+
+    @jit
+    def band_magnitudes(ri, edges, out):  # noqa: ANN001, ANN202
+        # ri [2, F, 2*bins] interleaved (re, im); out [2, bands, F] = sqrt(band power)
+        for s in range(2):
+            for f in range(ri.shape[1]):
+                row = ri[s, f]
+                for b in range(edges.size - 1):
+                    acc = 0.0
+                    for k in range(2 * edges[b], 2 * edges[b + 1]):
+                        acc += row[k] * row[k]
+                    out[s, b, f] = np.sqrt(acc)
+
+    @numba.njit(cache=True, nogil=True, fastmath=True, boundscheck=False)
+    def stoi_segments(x, y, n, clip, eps):  # noqa: ANN001, ANN202
+        # Σ over bands and segments of the correlation of the clean band envelope with the
+        # normalised, clipped processed one (pystoi's STOI), one segment in registers at a time
+        bands, f = x.shape
+        yp = np.empty(n)
+        total = 0.0
+        for b in range(bands):
+            xb = x[b]
+            yb = y[b]
+            for s in range(f - n + 1):
+                sxx = 0.0
+                syy = 0.0
+                for j in range(n):
+                    sxx += xb[s + j] * xb[s + j]
+                    syy += yb[s + j] * yb[s + j]
+                ratio = np.sqrt(sxx) / (np.sqrt(syy) + eps)
+                syp = 0.0
+                sx = 0.0
+                for j in range(n):
+                    yp[j] = min(yb[s + j] * ratio, xb[s + j] * clip)
+                    syp += yp[j]
+                    sx += xb[s + j]
+                myp = syp / n
+                mx = sx / n
+                num = 0.0
+                dyy = 0.0
+                dxx = 0.0
+                for j in range(n):
+                    a = yp[j] - myp
+                    c = xb[s + j] - mx
+                    num += a * c
+                    dyy += a * a
+                    dxx += c * c
+                total += num / (np.sqrt(dyy) + eps) / (np.sqrt(dxx) + eps)
+        return total
+
+    return silence_free_frames, band_magnitudes, stoi_segments
 
 
 def _np_tob(x: np.ndarray, y: np.ndarray, fs: int) -> np.ndarray | None:
     """One pair → [2, bands, frames] 1/3-octave magnitudes after silent-frame removal (numpy, CPU).
 
     Signals are handled as 128-sample blocks: frame f is blocks f and f+1, so silent-frame removal
-    is a gather of windowed half frames and the overlap-add one shifted addition.
+    is a gather of windowed half frames and the overlap-add one shifted addition (one numba pass
+    that also writes the windowed, zero-padded FFT frames).
     """
-    w_lo, w_hi, lo, hi, band_starts = _np_constants()
-    xy = np.empty((2, x.size))
-    xy[0], xy[1] = x.reshape(-1), y.reshape(-1)
-    xy = _resample_np(xy, fs)
+    w_lo, w_hi, edges = _np_constants()
+    silence_free_frames, band_magnitudes, _ = _np_kernels()
+    xy = _resample_rows_np([x.reshape(-1), y.reshape(-1)], fs)
     nf = _n_frames(xy.shape[-1])
     if nf < N + 1:  # fewer than N frames survive even if no frame is silent
         return None
@@ -266,19 +370,12 @@ def _np_tob(x: np.ndarray, y: np.ndarray, fs: int) -> np.ndarray | None:
     k = keep.size
     if k - 1 < N:  # the silence-free signal of k+1 blocks has k-1 frames
         return None
-    sil = np.empty((2, k + 1, HOP))  # overlap-add of the kept windowed frames
-    np.multiply(blocks[:, keep], w_lo, out=sil[:, :k])
-    sil[:, k] = 0.0
-    sil[:, 1:] += blocks[:, keep + 1] * w_hi
-    nf = k - 1
-    frames = np.empty((2, nf, NFFT))
-    frames[..., N_FRAME:] = 0.0  # zero padding to the FFT size
-    np.multiply(sil[:, :nf], w_lo, out=frames[..., :HOP])
-    np.multiply(sil[:, 1 : nf + 1], w_hi, out=frames[..., HOP:N_FRAME])
+    frames = np.empty((2, k - 1, NFFT))
+    silence_free_frames(blocks, keep, w_lo, w_hi, frames)
     spec = torch.fft.rfft(torch.from_numpy(frames)).numpy()  # MKL: faster than numpy/scipy here
-    ri = spec.view(np.float64)[..., 2 * lo : 2 * hi]  # (re, im) of the bins the bands cover
-    power = np.add.reduceat(ri * ri, band_starts, axis=-1)  # [2, nf, bands]
-    return np.sqrt(power.transpose(0, 2, 1), order="C")
+    tob = np.empty((2, NUMBAND, k - 1))
+    band_magnitudes(spec.view(np.float64), edges, tob)
+    return tob
 
 
 def _np_windows(tob: np.ndarray) -> np.ndarray:
@@ -294,25 +391,17 @@ def _np_windows(tob: np.ndarray) -> np.ndarray:
 
 def _np_segment_score(tob: np.ndarray, extended: bool) -> float:
     """Mean intermediate intelligibility over all segments of one pair's [2, bands, F] magnitudes."""
+    if not extended:  # clipping makes every segment its own computation: one fused numba pass
+        s = tob.shape[-1] - N + 1
+        total = _np_kernels()[2](tob[0], tob[1], N, 1 + 10 ** (-BETA / 20), EPS)
+        return float(total / (NUMBAND * s))
     xv, yv = _np_windows(tob[0]), _np_windows(tob[1])
-    s = xv.shape[-1]
-    if extended:
-        xn, x_inv = _np_row_col_normalise(xv)
-        yn, y_inv = _np_row_col_normalise(yv)
-        d = np.einsum("jbs,jbs->js", xn, yn)
-        d *= x_inv
-        d *= y_inv
-        return float(d.sum() / (N * s))
-    norm_x = np.sqrt(np.einsum("jbs,jbs->bs", xv, xv))
-    norm_y = np.sqrt(np.einsum("jbs,jbs->bs", yv, yv))
-    yp = yv * (norm_x / (norm_y + EPS))
-    np.minimum(yp, _np_windows(tob[0] * (1 + 10 ** (-BETA / 20))), out=yp)
-    yp -= yp.mean(axis=0)
-    xc = xv - xv.mean(axis=0)
-    num = np.einsum("jbs,jbs->bs", yp, xc)
-    num /= np.sqrt(np.einsum("jbs,jbs->bs", yp, yp)) + EPS
-    num /= np.sqrt(np.einsum("jbs,jbs->bs", xc, xc)) + EPS
-    return float(num.sum() / (NUMBAND * s))
+    xn, x_inv = _np_row_col_normalise(xv)
+    yn, y_inv = _np_row_col_normalise(yv)
+    d = np.einsum("jbs,jbs->js", xn, yn)
+    d *= x_inv
+    d *= y_inv
+    return float(d.sum() / (N * xv.shape[-1]))
 
 
 def _np_row_col_normalise(v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

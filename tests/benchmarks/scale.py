@@ -3,8 +3,9 @@
 Prints, from one invocation:
   (1) the same scoring work (N synthetic 1 s utterances × one codec × metrics) with the local
       executor on 1 worker, on all cores, and with Ray on this machine (its overhead ratio);
-  (2) fast vs reference STOI/ESTOI per core (CPU time, one thread) on embedded-corpus speech
-      through opus@12kbps, and the per-pair cost of the torch spectral distances;
+  (2) fast vs reference kernels per core (CPU time, one thread) on embedded-corpus speech through
+      opus@12kbps: STOI/ESTOI vs pystoi, stft_distance vs auraloss, mel_distance vs its
+      numpy + librosa reference (the latter two via CODECBENCH_REFERENCE_KERNELS=1);
   (3) peak RSS of a whole run (g711@64kbps, si_sdr, 1 worker) over 200 and 2,000 utterances,
       each measured in a fresh child process (target: within 10 %).
 
@@ -145,10 +146,21 @@ def kernels_section(n_pairs: int) -> None:
         print(f"    {name:6s} pystoi {t_ref / audio_s * 1000:6.2f} ms/s-audio   fast {t_fast / audio_s * 1000:6.2f} "
               f"({t_ref / t_fast:4.1f}x)   fast batched {t_batch / audio_s * 1000:6.2f} ({t_ref / t_batch:4.1f}x)")
     print(f"    max |fast - pystoi| = {worst:.1e}")
-    for mid in ("mel_distance", "stft_distance"):
+    # spectral distances: the metric with the fast kernel vs the same metric with
+    # CODECBENCH_REFERENCE_KERNELS=1 (auraloss; the numpy + librosa mel reference)
+    for mid, ref_name in (("stft_distance", "auraloss"), ("mel_distance", "np+librosa")):
         m = metrics.get(mid)
-        t = cpu(lambda m=m: [m.compute(x, y) for x, y in pairs])
-        print(f"    {mid:14s} {t / audio_s * 1000:6.2f} ms/s-audio (torch, one STFT per scale for ref+deg)")
+        os.environ["CODECBENCH_REFERENCE_KERNELS"] = "1"
+        try:
+            ref_vals = [m.compute(x, y) for x, y in pairs]
+            t_ref = cpu(lambda m=m: [m.compute(x, y) for x, y in pairs])
+        finally:
+            del os.environ["CODECBENCH_REFERENCE_KERNELS"]
+        fast_vals = [m.compute(x, y) for x, y in pairs]
+        t_fast = cpu(lambda m=m: [m.compute(x, y) for x, y in pairs])
+        diff = float(np.max(np.abs(np.array(ref_vals) - np.array(fast_vals))))
+        print(f"    {mid:14s} {ref_name} {t_ref / audio_s * 1000:6.2f} ms/s-audio   fast {t_fast / audio_s * 1000:6.2f} "
+              f"({t_ref / t_fast:4.1f}x)   max |fast - ref| = {diff:.1e}")
 
 
 _MEM_CHILD = r"""
