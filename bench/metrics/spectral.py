@@ -447,11 +447,24 @@ def _np_mel_distance(ref: np.ndarray, deg: np.ndarray, sample_rate: int, setting
 
 
 class _TorchMetric(Metric):
+    """Shared scoring: input checks, fast kernel or reference (CODECBENCH_REFERENCE_KERNELS=1), finiteness."""
+
     def availability(self) -> tuple[bool, str]:
         return True, ""  # torch is a core dependency; importing this module already needed it
 
-    def _score(self, value: torch.Tensor) -> float:
-        v = float(value[0])
+    def _fast(self, reference: np.ndarray, degraded: np.ndarray) -> float:
+        raise NotImplementedError
+
+    def _reference(self, reference: np.ndarray, degraded: np.ndarray) -> float:
+        raise NotImplementedError
+
+    def compute(self, reference: np.ndarray, degraded: np.ndarray) -> float:
+        """Score one pair; too-short or non-finite input raises MetricError."""
+        check_pair(reference, degraded, self.info.id)
+        try:
+            v = float((self._reference if use_reference_kernels() else self._fast)(reference, degraded))
+        except MetricError as exc:
+            raise MetricError(f"{self.info.id}: {exc}") from exc
         if not math.isfinite(v):
             raise MetricError(f"{self.info.id}: result is not finite ({v})")
         return v
@@ -480,18 +493,13 @@ class MelDistance(_TorchMetric):
         ),
     )
 
-    def compute(self, reference: np.ndarray, degraded: np.ndarray) -> float:
-        """Score one pair; too-short or non-finite input raises MetricError."""
-        check_pair(reference, degraded, self.info.id)
-        try:
-            if use_reference_kernels():
-                from bench.metrics.spectral_reference import reference_mel_distance
+    def _fast(self, reference: np.ndarray, degraded: np.ndarray) -> float:
+        return float(mel_distance(reference, degraded, self.info.sample_rate, self.info.settings)[0])
 
-                return self._score(torch.tensor([reference_mel_distance(reference, degraded, self.info.sample_rate)],
-                                                    dtype=torch.float64))
-            return self._score(mel_distance(reference, degraded, self.info.sample_rate, self.info.settings))
-        except MetricError as exc:
-            raise MetricError(f"{self.info.id}: {exc}") from exc
+    def _reference(self, reference: np.ndarray, degraded: np.ndarray) -> float:
+        from bench.metrics.spectral_reference import reference_mel_distance
+
+        return reference_mel_distance(reference, degraded, self.info.sample_rate)
 
 
 @register_metric
@@ -516,14 +524,10 @@ class StftDistance(_TorchMetric):
         ),
     )
 
-    def compute(self, reference: np.ndarray, degraded: np.ndarray) -> float:
-        """Score one pair; too-short or non-finite input raises MetricError."""
-        check_pair(reference, degraded, self.info.id)
-        try:
-            if use_reference_kernels():
-                from bench.metrics.spectral_reference import reference_stft_distance
+    def _fast(self, reference: np.ndarray, degraded: np.ndarray) -> float:
+        return float(multi_resolution_stft_distance(reference, degraded, self.info.settings)[0])
 
-                return self._score(torch.tensor([reference_stft_distance(reference, degraded)], dtype=torch.float64))
-            return self._score(multi_resolution_stft_distance(reference, degraded, self.info.settings))
-        except MetricError as exc:
-            raise MetricError(f"{self.info.id}: {exc}") from exc
+    def _reference(self, reference: np.ndarray, degraded: np.ndarray) -> float:
+        from bench.metrics.spectral_reference import reference_stft_distance
+
+        return reference_stft_distance(reference, degraded)
