@@ -38,7 +38,7 @@ _COMMON = {
     "segment_frames": 30,
     "silent_frame_range_db": 40,
     "too_few_frames": "pystoi warns and returns 1e-5 when <30 non-silent frames remain; raised as MetricError",
-    "kernel": "bench.metrics.fast_stoi (torch float64, == pystoi to 1e-6); CODECBENCH_REFERENCE_KERNELS=1 calls pystoi",
+    "kernel": "bench.metrics.fast_stoi (numpy + numba on CPU, torch on GPU; == pystoi to 1e-6); CODECBENCH_REFERENCE_KERNELS=1 calls pystoi",
 }
 
 
