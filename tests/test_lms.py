@@ -11,6 +11,7 @@ import pytest
 import soundfile as sf
 
 import bench.lms.csm  # noqa: F401  (registers)
+import bench.lms.moshi  # noqa: F401
 import bench.lms.musicgen  # noqa: F401
 import bench.lms.outputs  # noqa: F401
 from bench.lms import lms
@@ -58,6 +59,27 @@ def test_tiny_random_lm_text_to_audio(lm_id, task):
     assert abs(r.audio.size - 0.5 * r.sample_rate) <= 0.02 * r.sample_rate and r.codes is not None
     with pytest.raises(Exception, match="does not do"):
         lm.generate(GenerationRequest("continuation", **req))
+
+
+def test_tiny_random_moshi_continues_the_prompt():
+    lm = lms.get("moshiko").build()
+    lm.load(random_init=True)
+    assert "moshi" not in {e.meta.id for _, e in lms.items() if e.meta.kind == "outputs"}
+    req = dict(prompt_audio=_speech(1.0), prompt_sample_rate=16000, max_duration_s=0.8)
+    a = lm.generate(GenerationRequest("continuation", seed=1, **req))
+    b = lm.generate(GenerationRequest("continuation", seed=1, **req))
+    c = lm.generate(GenerationRequest("continuation", seed=2, **req))
+    assert a.codes is not None and a.codes.shape[:2] == (1, 4) and 0 <= a.codes.min() and a.codes.max() < 64
+    assert abs(a.audio.size - 0.8 * a.sample_rate) <= 0.1 * a.sample_rate  # continuation only, prompt cut off
+    assert np.all(np.isfinite(a.audio)) and np.sqrt(np.mean(a.audio ** 2)) > 1e-4
+    np.testing.assert_array_equal(a.audio, b.audio)
+    assert not np.array_equal(a.codes, c.codes)
+    r = lm.resynthesize(_speech(0.5), 16000)
+    assert abs(r.audio.size - 0.5 * r.sample_rate) <= 0.02 * r.sample_rate and r.codes is not None
+    with pytest.raises(Exception, match="does not do"):
+        lm.generate(GenerationRequest("tts", text="hi", **req))
+    with pytest.raises(Exception, match="needs prompt audio"):
+        lm.generate(GenerationRequest("continuation", max_duration_s=0.5))
 
 
 def _fake_librispeech(root: Path) -> None:

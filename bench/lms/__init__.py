@@ -15,6 +15,7 @@ from bench.registry import Registry
 BUILTIN_LMS = (
     "bench.lms.musicgen",
     "bench.lms.csm",
+    "bench.lms.moshi",
     "bench.lms.outputs",
 )
 
