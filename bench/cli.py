@@ -301,7 +301,7 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--flush-seconds", type=float, default=10.0,
                    help="write finished rows to disk at least this often (default: 10)")
     r.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
-    r.add_argument("--lms", help="comma list of codec-LM ids or globs for generation tasks (zero_shot_tts)")
+    r.add_argument("--lms", help="comma list of codec-LM ids or globs for generation tasks (zero_shot_tts, continuation)")
     r.add_argument("--lm-path", action="append", metavar="[ID=]PATH",
                    help="codec-LM weights, or the folder of generated audio of an output-only LM (repeatable)")
     r.add_argument("--lm-random-init", action="store_true", help="tiny seeded random codec-LMs (noise; smoke runs)")

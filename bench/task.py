@@ -70,7 +70,8 @@ class Task:
 tasks: Registry[Task] = Registry("task", "codecbench.tasks", ("bench.tasks.reconstruction",
                                                           "bench.tasks.information_preservation",
                                                           "bench.tasks.text_alignment",
-                                                          "bench.tasks.zero_shot_tts"))
+                                                          "bench.tasks.zero_shot_tts",
+                                                          "bench.tasks.continuation"))
 
 
 def register_task(cls: type[Task]) -> type[Task]:

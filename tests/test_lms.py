@@ -10,7 +10,9 @@ import pandas as pd
 import pytest
 import soundfile as sf
 
+import bench.lms.bark  # noqa: F401
 import bench.lms.csm  # noqa: F401  (registers)
+import bench.lms.dia  # noqa: F401
 import bench.lms.moshi  # noqa: F401
 import bench.lms.musicgen  # noqa: F401
 import bench.lms.outputs  # noqa: F401
@@ -41,7 +43,8 @@ def test_every_survey_model_has_a_row():
 
 
 @pytest.mark.parametrize("lm_id,task", [("musicgen-small", "text_to_music"), ("musicgen-melody", "text_to_music"),
-                                        ("csm-1b", "tts")])
+                                        ("csm-1b", "tts"), ("bark-small", "tts"),
+                                        ("dia-1.6b", "tts")])
 def test_tiny_random_lm_text_to_audio(lm_id, task):
     lm = lms.get(lm_id).build()
     lm.load(random_init=True)
@@ -64,12 +67,13 @@ def test_tiny_random_lm_text_to_audio(lm_id, task):
 def test_tiny_random_moshi_continues_the_prompt():
     lm = lms.get("moshiko").build()
     lm.load(random_init=True)
-    assert "moshi" not in {e.meta.id for _, e in lms.items() if e.meta.kind == "outputs"}
+    outputs_only = {e.meta.family for _, e in lms.items() if e.meta.kind == "outputs"}
+    assert not outputs_only & {"moshi", "bark", "dia"}  # loadable now: no folder-only duplicate rows
     req = dict(prompt_audio=_speech(1.0), prompt_sample_rate=16000, max_duration_s=0.8)
     a = lm.generate(GenerationRequest("continuation", seed=1, **req))
     b = lm.generate(GenerationRequest("continuation", seed=1, **req))
     c = lm.generate(GenerationRequest("continuation", seed=2, **req))
-    assert a.codes is not None and a.codes.shape[:2] == (1, 4) and 0 <= a.codes.min() and a.codes.max() < 64
+    assert a.codes is not None and a.codes.shape[:2] == (1, 4) and a.codes.min() >= 0 and a.codes.max() < 64
     assert abs(a.audio.size - 0.8 * a.sample_rate) <= 0.1 * a.sample_rate  # continuation only, prompt cut off
     assert np.all(np.isfinite(a.audio)) and np.sqrt(np.mean(a.audio ** 2)) > 1e-4
     np.testing.assert_array_equal(a.audio, b.audio)
@@ -190,3 +194,48 @@ def test_cli_run_zero_shot_tts_end_to_end(tmp_path):
         summary[summary.codec == "csm-1b"].metric)
     html = (tmp_path / "report" / "index.html").read_text()
     assert "csm-1b" in html and "valle" in html
+
+
+def test_continuation_lists(tmp_path):
+    from bench.tasks.continuation import librispeech_list
+
+    from bench.data import resolve_dataset
+    from bench.task import tasks
+
+    _fake_librispeech(tmp_path / "ls")
+    a = librispeech_list(tmp_path / "ls")
+    assert a == librispeech_list(tmp_path / "ls")
+    assert [e.id for e in a] == ["11-100-0000", "11-100-0001", "22-200-0000", "22-200-0001"]  # 4-10 s only
+    assert all(e.prompt_end == 3.0 and e.prompt_path == e.target_path and e.setting == "continuation" for e in a)
+    ds = resolve_dataset(str(_subset_manifest(tmp_path / "data", n_per_speaker=3)))
+    entries = tasks.get("continuation").entries(ds)
+    assert len(entries) == 3 and all(e.prompt_end == 1.5 and e.target_duration - 1.5 >= 1.0 for e in entries)
+
+
+def test_cli_run_continuation_end_to_end(tmp_path):
+    from bench.cli import main
+
+    data = _subset_manifest(tmp_path / "data", n_per_speaker=2, speakers=1)
+    names = sorted(json.loads(x)["id"] for x in data.read_text().splitlines())
+    folder = tmp_path / "gen"
+    folder.mkdir()
+    sf.write(folder / f"{names[0]}_0.wav", _speech(1.5, seed=3), 16000)  # only the first utterance, seed 0
+    rc = main(["run", "--lms", "moshiko,valle,csm-1b", "--tasks", "continuation", "--lm-random-init",
+               "--lm-path", f"valle={folder}", "--data", str(data), "--out", str(tmp_path / "run"),
+               "--cache-dir", str(tmp_path / "cache"), "--report-dir", str(tmp_path / "report"), "--n-seeds", "1",
+               "--lm-max-seconds", "1.0", "--workers", "1", "-q"])
+    assert rc == 0
+    res = pd.read_parquet(tmp_path / "run" / "results.parquet")
+    assert set(res.task) == {"continuation"}
+    moshi = res[res.codec == "moshiko"]
+    assert len(moshi) == 2 * 11 and (moshi.status == "ok").all(), moshi[moshi.status != "ok"].error.unique()
+    sims = moshi[moshi.metric == "sim_o_ceiling:resemblyzer"].value
+    assert ((sims > 0.3) & (sims <= 1.0)).all()  # the real continuation is the prompt's speaker
+    valle = res[res.codec == "valle"]
+    ok = valle[valle.item_id == names[0]].set_index("metric")
+    assert ok.loc["sim_o:resemblyzer", "status"] == "ok" and "no codec" in ok.loc["sim_r:resemblyzer", "error"]
+    assert valle[valle.item_id == names[1]].error.str.contains("no generated file").all()
+    assert res[res.codec == "csm-1b"].error.str.contains("does not do 'continuation'").all()
+    summary = pd.read_csv(tmp_path / "run" / "summary.csv")
+    row = summary[(summary.codec == "moshiko") & (summary.metric == "wer:pocketsphinx")]
+    assert len(row) == 1 and row.ci_low.iloc[0] <= row["mean"].iloc[0] <= row.ci_high.iloc[0]

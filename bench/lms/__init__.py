@@ -16,6 +16,8 @@ BUILTIN_LMS = (
     "bench.lms.musicgen",
     "bench.lms.csm",
     "bench.lms.moshi",
+    "bench.lms.bark",
+    "bench.lms.dia",
     "bench.lms.outputs",
 )
 

@@ -10,8 +10,9 @@ Folder convention (pass it with ``--lm-path ID=FOLDER``):
 * ``<item_id>.wav`` when only one generation exists (served for seed 0 only).
 
 ``item_id`` is the id of the task's list entry (for zero-shot TTS, the target utterance id plus the
-setting, e.g. ``1089-134686-0000.cross``; see ``tasks/zero_shot_tts.py``). Any format soundfile reads
-(.wav, .flac) is accepted. A missing file fails that cell with the expected file names, never silently.
+setting, e.g. ``1089-134686-0000.cross``; see ``tasks/zero_shot_tts.py``; for ``continuation``, the
+utterance id, the file holding the continuation only, without the prompt; see ``tasks/continuation.py``).
+Any format soundfile reads (.wav, .flac) is accepted. A missing file fails that cell with the expected file names, never silently.
 """
 
 from __future__ import annotations
@@ -66,12 +67,6 @@ ROWS = (
     _row("audiogen", "audiogen", {"text_to_audio"}, "encodec 16 kHz (AudioGen)",
          "Kreuk et al., AudioGen: Textually Guided Audio Generation (arXiv:2209.15352)",
          "audiocraft is not a dependency; scored from generated audio (audiocraft can produce the folder)"),
-    _row("bark", "bark", {"tts"}, "encodec_24khz@6kbps",
-         "Suno, Bark (https://github.com/suno-ai/bark), 2023",
-         "transformers BarkModel wrapper not written yet; scored from generated audio"),
-    _row("dia", "dia", {"tts"}, "dac_44khz",
-         "Nari Labs, Dia (https://github.com/nari-labs/dia), 2025",
-         "transformers DiaForConditionalGeneration wrapper not written yet; scored from generated audio"),
 )
 
 
