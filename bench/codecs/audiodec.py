@@ -405,7 +405,7 @@ def _meta(op_id: str, model: str, notes: str) -> CodecMeta:
     sizes = (AUTOENCODER["codebook_size"],) * AUTOENCODER["codebook_num"]
     frame_rate = spec["sample_rate"] / HOP
     return CodecMeta(
-        id=op_id, family="audiodec", kind="tokens", sample_rate=spec["sample_rate"],
+        id=op_id, family=op_id.split("@")[0], kind="tokens", sample_rate=spec["sample_rate"],
         bitrate_bps=frame_rate * sum(math.log2(s) for s in sizes), channels=1, frame_rate=frame_rate,
         codebook_sizes=sizes, causal=True, streaming=True,
         n_params=N_PARAMS["v1" if spec["vocoder"] else "sym"], license=LICENSE,

@@ -39,6 +39,8 @@ class CodecMeta:
 
     id: str
     family: str
+    """The model (or classic encoder) whose op-points form one rate–quality curve, e.g. ``opus``,
+    ``encodec_24khz``, ``audiodec_48khz_sym``: op-points of different models never share one."""
     kind: CodecKind
     sample_rate: int
     bitrate_bps: float

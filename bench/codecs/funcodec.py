@@ -308,7 +308,7 @@ def _meta(op_id: str, repo: str, config: str | None, n_q: int, hop: int, n_param
     frame_rate = 16000 / hop
     sizes = (1024,) * n_q
     return CodecMeta(
-        id=op_id, family="funcodec", kind="tokens", sample_rate=16000,
+        id=op_id, family=op_id.split("@")[0], kind="tokens", sample_rate=16000,
         bitrate_bps=frame_rate * sum(math.log2(s) for s in sizes), frame_rate=frame_rate,
         codebook_sizes=sizes, causal=False, streaming=False, n_params=n_params, license="MIT",
         weights=WeightsSource(uri=f"hf://alibaba-damo/{repo}", revision=None,

@@ -301,7 +301,7 @@ def _meta(op_id: str, variant: str, sample_rate: int, config: str, n_params: int
     frame_rate = sample_rate / cfg.hop
     sizes = (cfg.n_codes,) * (cfg.n_code_groups * cfg.n_residual)
     return CodecMeta(
-        id=op_id, family="hificodec", kind="tokens", sample_rate=sample_rate,
+        id=op_id, family=op_id.split("@")[0], kind="tokens", sample_rate=sample_rate,
         bitrate_bps=frame_rate * sum(math.log2(s) for s in sizes), frame_rate=frame_rate,
         codebook_sizes=sizes, causal=False, streaming=False, n_params=n_params, license=_LICENSE,
         weights=WeightsSource(uri=_HUB, revision=None, files=(variant,)), citation=_CITATION,

@@ -127,7 +127,7 @@ def _meta(name: str) -> CodecMeta:
     attn = cfg["attn_window_size"]
     return CodecMeta(
         id=f"{name}@{frame_rate * len(sizes) * math.log2(cfg['codebook_size']) / 1000:.2g}kbps",
-        family="snac",
+        family=name,
         kind="tokens",
         sample_rate=sr,
         bitrate_bps=frame_rate * sum(math.log2(s) for s in sizes),
