@@ -29,18 +29,17 @@ Per entry, values are the mean over seeds 0..n-1; the bootstrap CI resamples utt
 from __future__ import annotations
 
 import time
-from collections import defaultdict
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
-from bench.tasks.information_preservation import _cosine, split_metric
-from bench.tasks.zero_shot_tts import TTSEntry, _at, _cut, _register_metrics
+from bench.tasks.information_preservation import _cosine
+from bench.tasks.zero_shot_tts import TTSEntry, _at, _cut, _register_metrics, resynthesise, score_by_judge
 from bench.tasks.zero_shot_tts import librispeech_list as _tts_librispeech_list
 
 from bench.audio import load_audio
 from bench.data.manifest import Dataset
-from bench.judges import ASRJudge, MOSJudge, SpeakerJudge, judges
+from bench.judges import ASRJudge, MOSJudge, SpeakerJudge
 from bench.judges.cache import cached_call
 from bench.judges.text import normalise, word_errors
 from bench.lms.base import CodecLM, Generated, GenerationRequest
@@ -111,42 +110,10 @@ class ContinuationTask(Task):
             msg = f"generation: {type(exc).__name__}: {exc}"
             return [CellOutcome(m, None, msg, time.perf_counter() - start) for m in metric_ids]
         gen_wall = (time.perf_counter() - start) / max(len(metric_ids), 1)
-        resyn_truth = resyn_prompt = None
-        resyn_error = f"{lm.meta.id} has no codec in this wrapper (generated-folder or codec-less model)"
-        if lm.has_codec:
-            try:
-                g = lm.resynthesize(*truth)
-                resyn_truth = (g.audio, g.sample_rate)
-                g = lm.resynthesize(prompt, psr)
-                resyn_prompt = (g.audio, g.sample_rate)
-            except Exception as exc:
-                resyn_error = f"resynthesis: {type(exc).__name__}: {exc}"
-        by_judge: dict[str, list[str]] = defaultdict(list)
-        for m in metric_ids:
-            by_judge[split_metric(m)[1]].append(m)
-        out: dict[str, CellOutcome] = {}
-        for judge_id, ids in by_judge.items():
-            t0 = time.perf_counter()
-            judge = None
-            try:
-                judge = judges.get(judge_id)
-                judge.ensure_loaded()
-                values = self._judge(judge, (prompt, psr), truth, gens, resyn_truth, resyn_prompt)
-                wall = (time.perf_counter() - t0) / len(ids) + gen_wall
-                for m in ids:
-                    measure = split_metric(m)[0]
-                    v = values.get(measure)
-                    err = None
-                    if v is None:
-                        err = resyn_error if "resyn" in measure or measure == "sim_r" else \
-                            f"{measure} is not defined for continuation (see tasks/continuation.py)"
-                    out[m] = CellOutcome(m, None if v is None else float(v), err, wall, judge.info.ref)
-            except Exception as exc:
-                wall = (time.perf_counter() - t0) / len(ids) + gen_wall
-                for m in ids:
-                    out[m] = CellOutcome(m, None, f"{type(exc).__name__}: {exc}", wall,
-                                         judge.info.ref if judge is not None else None)
-        return [out[m] for m in metric_ids]
+        resyn_truth, resyn_prompt, resyn_error = resynthesise(lm, truth, (prompt, psr))
+        return score_by_judge(
+            metric_ids, gen_wall, resyn_error, "{measure} is not defined for continuation (see tasks/continuation.py)",
+            lambda judge: self._judge(judge, (prompt, psr), truth, gens, resyn_truth, resyn_prompt))
 
     @staticmethod
     def _judge(judge, prompt: tuple[np.ndarray, int], truth: tuple[np.ndarray, int], gens: list[Generated],

@@ -35,9 +35,10 @@ from __future__ import annotations
 import random
 import time
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from bench.tasks.information_preservation import _cosine, split_metric
@@ -185,6 +186,53 @@ def _at(x: np.ndarray, sr: int, rate: int) -> np.ndarray:
     return np.ascontiguousarray(resample(x[None], sr, rate)[0], dtype=np.float32)
 
 
+def resynthesise(lm: CodecLM, truth: tuple[np.ndarray, int] | None, prompt: tuple[np.ndarray, int]
+                 ) -> tuple[tuple[np.ndarray, int] | None, tuple[np.ndarray, int] | None, str]:
+    """The real target and the prompt through the LM's own codec (the codec ceiling and SIM-r)."""
+    error = f"{lm.meta.id} has no codec in this wrapper (generated-folder or codec-less model)"
+    if not lm.has_codec:
+        return None, None, error
+    try:
+        resyn_truth = None
+        if truth is not None:
+            g = lm.resynthesize(*truth)
+            resyn_truth = (g.audio, g.sample_rate)
+        g = lm.resynthesize(*prompt)
+        return resyn_truth, (g.audio, g.sample_rate), error
+    except Exception as exc:
+        return None, None, f"resynthesis: {type(exc).__name__}: {exc}"
+
+
+def score_by_judge(metric_ids: Sequence[str], gen_wall: float, resyn_error: str, undefined: str,
+                   judge_values: Callable[[Any], dict[str, float]]) -> list[CellOutcome]:
+    """Run each judge once for all its metrics; a missing value or a judge failure is a failed cell."""
+    by_judge: dict[str, list[str]] = defaultdict(list)
+    for m in metric_ids:
+        by_judge[split_metric(m)[1]].append(m)
+    out: dict[str, CellOutcome] = {}
+    for judge_id, ids in by_judge.items():
+        t0 = time.perf_counter()
+        judge = None
+        try:
+            judge = judges.get(judge_id)
+            judge.ensure_loaded()
+            values = judge_values(judge)
+            wall = (time.perf_counter() - t0) / len(ids) + gen_wall
+            for m in ids:
+                measure = split_metric(m)[0]
+                v = values.get(measure)
+                err = None
+                if v is None:
+                    err = resyn_error if "resyn" in measure or measure == "sim_r" else undefined.format(measure=measure)
+                out[m] = CellOutcome(m, None if v is None else float(v), err, wall, judge.info.ref)
+        except Exception as exc:
+            wall = (time.perf_counter() - t0) / len(ids) + gen_wall
+            for m in ids:
+                out[m] = CellOutcome(m, None, f"{type(exc).__name__}: {exc}", wall,
+                                     judge.info.ref if judge is not None else None)
+    return [out[m] for m in metric_ids]
+
+
 @register_task
 class ZeroShotTTSTask(Task):
     name = "zero_shot_tts"
@@ -224,44 +272,11 @@ class ZeroShotTTSTask(Task):
             msg = f"generation: {type(exc).__name__}: {exc}"
             return [CellOutcome(m, None, msg, time.perf_counter() - start) for m in metric_ids]
         gen_wall = (time.perf_counter() - start) / max(len(metric_ids), 1)
-        resyn_target = resyn_prompt = None
-        resyn_error = f"{lm.meta.id} has no codec in this wrapper (generated-folder or codec-less model)"
-        if lm.has_codec:
-            try:
-                if target is not None:
-                    t = _cut(target, 0.0, None)
-                    g = lm.resynthesize(*t)
-                    resyn_target = (g.audio, g.sample_rate)
-                g = lm.resynthesize(prompt, psr)
-                resyn_prompt = (g.audio, g.sample_rate)
-            except Exception as exc:
-                resyn_error = f"resynthesis: {type(exc).__name__}: {exc}"
-        by_judge: dict[str, list[str]] = defaultdict(list)
-        for m in metric_ids:
-            by_judge[split_metric(m)[1]].append(m)
-        out: dict[str, CellOutcome] = {}
-        for judge_id, ids in by_judge.items():
-            t0 = time.perf_counter()
-            judge = None
-            try:
-                judge = judges.get(judge_id)
-                judge.ensure_loaded()
-                values = self._judge(judge, entry, target, (prompt, psr), gens, resyn_target, resyn_prompt)
-                wall = (time.perf_counter() - t0) / len(ids) + gen_wall
-                for m in ids:
-                    measure = split_metric(m)[0]
-                    v = values.get(measure)
-                    err = None
-                    if v is None:
-                        err = resyn_error if "resyn" in measure or measure == "sim_r" else \
-                            "no real target audio in this list (seed-tts-eval lists may omit it)"
-                    out[m] = CellOutcome(m, None if v is None else float(v), err, wall, judge.info.ref)
-            except Exception as exc:
-                wall = (time.perf_counter() - t0) / len(ids) + gen_wall
-                for m in ids:
-                    out[m] = CellOutcome(m, None, f"{type(exc).__name__}: {exc}", wall,
-                                         judge.info.ref if judge is not None else None)
-        return [out[m] for m in metric_ids]
+        truth = _cut(target, 0.0, None) if target is not None else None
+        resyn_target, resyn_prompt, resyn_error = resynthesise(lm, truth, (prompt, psr))
+        return score_by_judge(
+            metric_ids, gen_wall, resyn_error, "no real target audio in this list (seed-tts-eval lists may omit it)",
+            lambda judge: self._judge(judge, entry, target, (prompt, psr), gens, resyn_target, resyn_prompt))
 
     @staticmethod
     def _judge(judge, entry: TTSEntry, target: Audio | None, prompt: tuple[np.ndarray, int],

@@ -141,3 +141,15 @@ def byte_tokens(text: str, vocab_size: int, offset: int = 2) -> list[int]:
     """A tokenizer for tiny random models (no tokenizer files exist offline): UTF-8 bytes folded into the vocab."""
     span = max(vocab_size - offset, 1)
     return [offset + (b % span) for b in text.encode()] or [offset]
+
+
+def randomize_mimi_codebooks(quantizer: Any) -> None:
+    """Random-init Mimi codebooks are zero, so every code would decode alike: draw them instead."""
+    import torch
+
+    with torch.no_grad():
+        for rvq in (quantizer.semantic_residual_vector_quantizer, quantizer.acoustic_residual_vector_quantizer):
+            for layer in rvq.layers:
+                layer.codebook.embed_sum.normal_()
+                layer.codebook.cluster_usage.fill_(1.0)
+                layer.codebook._embed = None

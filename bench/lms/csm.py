@@ -19,7 +19,15 @@ from bench.codecs.base import WeightsSource
 from bench.codecs.weights import resolve_weights
 from bench.errors import CodecError
 from bench.lms import register_lm
-from bench.lms.base import CodecLM, Generated, GenerationRequest, LMMeta, byte_tokens, resample
+from bench.lms.base import (
+    CodecLM,
+    Generated,
+    GenerationRequest,
+    LMMeta,
+    byte_tokens,
+    randomize_mimi_codebooks,
+    resample,
+)
 
 K, CODEBOOK, TEXT_VOCAB = 4, 64, 300
 SPECIAL_CODES = [CODEBOOK, CODEBOOK + 1, CODEBOOK + 2]
@@ -45,13 +53,7 @@ class CSM(CodecLM):
         if random_init:
             torch.manual_seed(0)
             self.model = CsmForConditionalGeneration(self.tiny_config())
-            q = self.model.codec_model.quantizer  # zero-initialised codebooks would decode every code alike
-            with torch.no_grad():
-                for rvq in (q.semantic_residual_vector_quantizer, q.acoustic_residual_vector_quantizer):
-                    for layer in rvq.layers:
-                        layer.codebook.embed_sum.normal_()
-                        layer.codebook.cluster_usage.fill_(1.0)
-                        layer.codebook._embed = None
+            randomize_mimi_codebooks(self.model.codec_model.quantizer)
             self.processor = None
         else:
             root = resolve_weights(self.meta, path)  # type: ignore[arg-type]  # duck-typed meta

@@ -20,7 +20,7 @@ from bench.codecs.base import WeightsSource
 from bench.codecs.weights import resolve_weights
 from bench.errors import CodecError
 from bench.lms import register_lm
-from bench.lms.base import CodecLM, Generated, GenerationRequest, LMMeta, resample
+from bench.lms.base import CodecLM, Generated, GenerationRequest, LMMeta, randomize_mimi_codebooks, resample
 
 K, CODEBOOK, TEXT_VOCAB = 4, 64, 64
 TEXT_PADDING_ID = 3
@@ -48,13 +48,7 @@ class Moshi(CodecLM):
         if random_init:
             torch.manual_seed(0)
             self.model = MoshiForConditionalGeneration(self.tiny_config())
-            q = self.model.audio_encoder.quantizer  # zero-initialised codebooks would decode every code alike
-            with torch.no_grad():
-                for rvq in (q.semantic_residual_vector_quantizer, q.acoustic_residual_vector_quantizer):
-                    for layer in rvq.layers:
-                        layer.codebook.embed_sum.normal_()
-                        layer.codebook.cluster_usage.fill_(1.0)
-                        layer.codebook._embed = None
+            randomize_mimi_codebooks(self.model.audio_encoder.quantizer)
             self.text_pad = TEXT_PADDING_ID
         else:
             root = resolve_weights(self.meta, path)  # type: ignore[arg-type]  # duck-typed meta
