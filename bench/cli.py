@@ -67,6 +67,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         lm_paths=_weights_map(args.lm_path, lm_ids),
         lm_random_init=args.lm_random_init,
         n_seeds=args.n_seeds,
+        list_seed=args.list_seed,
         lm_max_seconds=args.lm_max_seconds,
         **({"cache_dir": Path(args.cache_dir)} if args.cache_dir else {}),
     )
@@ -285,7 +286,9 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--codecs", help="comma list of op-point ids or globs (default: all classic op-points)")
     r.add_argument("--tasks", help="comma list of tasks (default: reconstruction)")
     r.add_argument("--metrics", help="comma list of metric ids (default: the task's metrics)")
-    r.add_argument("--data", default="embedded", help="dataset name, manifest .jsonl, or folder of audio files")
+    r.add_argument("--data", default="embedded",
+                   help="dataset name (e.g. librispeech-test-clean, seed-tts-eval-en once built), manifest .jsonl, "
+                        "or folder of audio files")
     r.add_argument("--out", help="run directory (default: runs/<dataset>-<config hash>; reruns resume it)")
     r.add_argument("--workers", type=int, default=0, help="metric worker processes (default: all cores)")
     r.add_argument("--no-cache", action="store_true", help="recompute everything; do not read the cache")
@@ -306,6 +309,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="codec-LM weights, or the folder of generated audio of an output-only LM (repeatable)")
     r.add_argument("--lm-random-init", action="store_true", help="tiny seeded random codec-LMs (noise; smoke runs)")
     r.add_argument("--n-seeds", type=int, default=1, help="generations per list entry (mean over seeds)")
+    r.add_argument("--list-seed", type=int, default=0,
+                   help="seed of the zero-shot TTS list's cross-sentence prompt draw (VALL-E protocol)")
     r.add_argument("--lm-max-seconds", type=float, help="cap on generated seconds per request (smoke runs)")
     r.set_defaults(func=cmd_run)
 

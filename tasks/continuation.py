@@ -1,9 +1,9 @@
 """Speech continuation (AudioLM protocol): the LM hears the first seconds of an utterance and goes on.
 
 List (deterministic, sorted by utterance id): every utterance whose remainder after the prompt is at
-least ``MIN_CONTINUATION_S`` long; prompt = its first **3 s** (LibriSpeech test-clean, 4–10 s
-utterances, :func:`librispeech_list`) or **1.5 s** on the embedded corpus (its utterances are 3.4–4.8 s;
-:func:`manifest_list`). The ground-truth continuation is the rest of the same utterance. The LM is
+least ``MIN_CONTINUATION_S`` long; prompt = its first **3 s** (e.g. ``--data librispeech-test-clean``:
+4–10 s utterances) or **1.5 s** on the embedded corpus (its utterances are 3.4–4.8 s); see
+:func:`manifest_list`. The ground-truth continuation is the rest of the same utterance. The LM is
 asked for as many seconds as the real continuation lasts (capped by ``--lm-max-seconds``); the
 generated-folder adapter serves ``<utterance id>_<seed>.wav`` holding the continuation only.
 
@@ -30,12 +30,18 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from pathlib import Path
 
 import numpy as np
 from bench.tasks.information_preservation import _cosine
-from bench.tasks.zero_shot_tts import TTSEntry, _at, _cut, _register_metrics, resynthesise, score_by_judge
-from bench.tasks.zero_shot_tts import librispeech_list as _tts_librispeech_list
+from bench.tasks.zero_shot_tts import (
+    TTSEntry,
+    _at,
+    _cut,
+    _register_metrics,
+    protocol,
+    resynthesise,
+    score_by_judge,
+)
 
 from bench.audio import load_audio
 from bench.data.manifest import Dataset
@@ -52,24 +58,12 @@ def _entry(uid: str, path: str, speaker: str | None, dur: float, prompt_s: float
     return TTSEntry(uid, "continuation", path, text, path, "", 0.0, prompt_s, speaker, dur)
 
 
-def librispeech_list(root: str | Path, *, min_s: float = 4.0, max_s: float = 10.0,
-                     prompt_s: float = 3.0) -> list[TTSEntry]:
-    """AudioLM's list from a local LibriSpeech test-clean copy: 4–10 s utterances, 3 s prompts."""
-    out = []
-    for e in _tts_librispeech_list(root, min_s=min_s, max_s=max_s, prompt_s=prompt_s, settings=("continuation",)):
-        if (e.target_duration or 0.0) - prompt_s >= MIN_CONTINUATION_S:
-            out.append(_entry(e.id.removesuffix(".cont"), e.target_path, e.speaker, e.target_duration or 0.0,
-                              prompt_s, e.target_text))
-    return out
-
-
 def manifest_list(dataset: Dataset) -> list[TTSEntry]:
-    """Entries from any manifest (no transcript needed); 1.5 s prompts on the embedded corpus, else 3 s."""
-    embedded = dataset.name.split("-")[0] == "embedded"
-    prompt_s = 1.5 if embedded else 3.0
+    """Entries from any manifest (no transcript needed), under the same protocol as ``zero_shot_tts``."""
+    prompt_s, lo, hi = protocol(dataset)
     out = [_entry(it.id, str(dataset.path_of(it)), it.speaker, float(it.duration or 0.0), prompt_s, it.text or "")
            for it in dataset.items
-           if not it.error and (it.duration or 0.0) - prompt_s >= MIN_CONTINUATION_S]
+           if not it.error and lo <= (it.duration or 0.0) <= hi and (it.duration or 0.0) - prompt_s >= MIN_CONTINUATION_S]
     return sorted(out, key=lambda e: e.id)
 
 

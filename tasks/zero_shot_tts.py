@@ -1,17 +1,20 @@
 """Zero-shot TTS with a speaker prompt (VALL-E protocol), scored by pinned judges with ceilings.
 
-Lists (deterministic: same inputs and seed → same list):
+The list comes from the run's dataset (``--data``), deterministically (same manifest and seed → same
+list), by :func:`manifest_list`:
 
-* :func:`librispeech_list`: a local LibriSpeech test-clean copy (``<root>/<spk>/<chapter>/*.flac`` +
-  ``*.trans.txt``); targets of 4–10 s; 3 s prompts. ``continuation``: prompt = the first 3 s of the
-  target itself, text = the whole transcript. ``cross``: prompt = the first 3 s of another utterance
-  of the same speaker (drawn with the seed), prompt text = that utterance's transcript (the whole
-  transcript, as the 3 s cut has no word alignment — stated, not hidden).
-* :func:`seed_tts_eval_list`: seed-tts-eval meta lists, lines ``id|prompt_text|prompt_wav|target_text``
-  (paths relative to the list file); all entries are ``cross``.
-* :func:`manifest_list`: any codecbench manifest with text and speaker, e.g. the embedded corpus.
-  Its utterances are 3.4–4.8 s, too short for 3 s prompts, so the embedded corpus uses **1.5 s**
-  prompts and keeps every utterance (the 4–10 s window applies to other manifests).
+* **VALL-E protocol** on a manifest with text and speakers (``--data librispeech-test-clean`` after
+  ``codecbench data build librispeech-test-clean SOURCE``): targets of 4–10 s; 3 s prompts.
+  ``continuation``: prompt = the first 3 s of the target itself, text = the whole transcript.
+  ``cross``: prompt = the first 3 s of another utterance of the same speaker (drawn with the seed),
+  prompt text = that utterance's transcript (the whole transcript, as the 3 s cut has no word
+  alignment — stated, not hidden). Entry ids are ``<utt>.cont`` / ``<utt>.cross``.
+* **The list's own prompts** when the manifest pairs each utterance with one (``--data
+  seed-tts-eval-en`` after ``codecbench data build seed-tts-eval-en SOURCE``): all entries ``cross``,
+  the whole prompt file, entry id = the list's utterance id (so a folder of ``<utt>.wav`` outputs
+  made for seed-tts-eval scores as is).
+* The embedded corpus: its utterances are 3.4–4.8 s, too short for 3 s prompts, so it uses **1.5 s**
+  prompts and keeps every utterance.
 
 Per entry and seed the LM generates; per entry the values are the mean over seeds (seed = 0..n-1),
 so the bootstrap CI of the summary resamples entries (utterances), the independent unit. For the
@@ -37,14 +40,13 @@ import time
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 from bench.tasks.information_preservation import _cosine, split_metric
 
 from bench.audio import Audio, load_audio, resample
-from bench.data.manifest import Dataset
+from bench.data.manifest import Dataset, safe_join
 from bench.judges import ASRJudge, MOSJudge, SpeakerJudge, judges
 from bench.judges.cache import cached_call
 from bench.judges.text import normalise, word_errors
@@ -112,50 +114,23 @@ def _entries_from(items: list[tuple[str, str, str, str, float]], prompt_s: float
     return out
 
 
-def librispeech_list(root: str | Path, *, seed: int = 0, min_s: float = 4.0, max_s: float = 10.0,
-                     prompt_s: float = 3.0, settings: Sequence[str] = SETTINGS) -> list[TTSEntry]:
-    """The VALL-E list from a local LibriSpeech test-clean copy (durations read from the files)."""
-    import soundfile as sf
-
-    root = Path(root)
-    items = []
-    for trans in sorted(root.glob("*/*/*.trans.txt")):
-        for line in trans.read_text().splitlines():
-            uid, _, text = line.strip().partition(" ")
-            path = trans.parent / f"{uid}.flac"
-            if not uid or not path.is_file():
-                continue
-            dur = sf.info(str(path)).duration
-            if min_s <= dur <= max_s:
-                items.append((uid, str(path), text, uid.split("-")[0], float(dur)))
-    items.sort(key=lambda x: x[0])
-    return _entries_from(items, prompt_s, seed, settings)
-
-
-def seed_tts_eval_list(meta: str | Path) -> list[TTSEntry]:
-    """Import a seed-tts-eval meta list (``id|prompt_text|prompt_wav|target_text[|...]``)."""
-    meta = Path(meta)
-    out = []
-    for n, line in enumerate(meta.read_text(encoding="utf-8").splitlines(), 1):
-        if not line.strip():
-            continue
-        parts = line.split("|")
-        if len(parts) < 4:
-            raise ValueError(f"{meta}:{n}: expected id|prompt_text|prompt_wav|target_text, got {line!r}")
-        uid, prompt_text, prompt_wav, target_text = parts[:4]
-        prompt = str((meta.parent / prompt_wav).resolve())
-        target = str((meta.parent / parts[4]).resolve()) if len(parts) > 4 and parts[4] else ""
-        out.append(TTSEntry(uid, "cross", target, target_text, prompt, prompt_text, 0.0, None))
-    return out
+def protocol(dataset: Dataset) -> tuple[float, float, float]:
+    """(prompt seconds, shortest, longest target): VALL-E's 3 s and 4–10 s, or 1.5 s and all on the embedded corpus."""
+    embedded = dataset.name.split("-")[0] == "embedded"  # the corpus and subsets of it (embedded-*.jsonl)
+    return (1.5, 0.0, float("inf")) if embedded else (3.0, 4.0, 10.0)
 
 
 def manifest_list(dataset: Dataset, *, seed: int = 0, settings: Sequence[str] = SETTINGS) -> list[TTSEntry]:
-    """Entries from a manifest with text and speaker; 1.5 s prompts on the embedded corpus, else VALL-E's."""
-    embedded = dataset.name.split("-")[0] == "embedded"  # the corpus and subsets of it (embedded-*.jsonl)
-    prompt_s, lo, hi = (1.5, 0.0, float("inf")) if embedded else (3.0, 4.0, 10.0)
+    """The list of a manifest with text (and speakers): its own prompt pairs, else VALL-E's protocol."""
+    usable = [it for it in dataset.items if not it.error and it.text]
+    listed = [it for it in usable if it.prompt_audio]
+    if listed:  # seed-tts-eval and other lists that fix the prompt: whole prompt files, entry id = list id
+        return [TTSEntry(it.id, "cross", str(dataset.path_of(it)), it.text or "",
+                         str(safe_join(dataset.root, it.prompt_audio or "")), it.prompt_text or "", 0.0, None,
+                         it.speaker, it.duration) for it in sorted(listed, key=lambda it: it.id)]
+    prompt_s, lo, hi = protocol(dataset)
     items = sorted(((it.id, str(dataset.path_of(it)), it.text or "", it.speaker or it.id, float(it.duration or 0.0))
-                    for it in dataset.items if not it.error and it.text and lo <= (it.duration or 0.0) <= hi),
-                   key=lambda x: x[0])
+                    for it in usable if lo <= (it.duration or 0.0) <= hi), key=lambda x: x[0])
     return _entries_from(items, prompt_s, seed, settings)
 
 

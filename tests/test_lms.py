@@ -86,11 +86,15 @@ def test_tiny_random_moshi_continues_the_prompt():
         lm.generate(GenerationRequest("continuation", max_duration_s=0.5))
 
 
-def _fake_librispeech(root: Path) -> None:
+def _fake_librispeech(root: Path) -> Path:
+    """A LibriSpeech-layout test-clean copy, built into a manifest like a user's (returns the manifest)."""
+    from bench.data.builders import build
+
     durs = {"11-100": [4.5, 5.0, 2.0, 11.0], "22-200": [6.0, 4.2]}
+    corpus = root / "LibriSpeech" / "test-clean"
     for chap, ds in durs.items():
         spk, ch = chap.split("-")
-        d = root / spk / ch
+        d = corpus / spk / ch
         d.mkdir(parents=True)
         lines = []
         for i, dur in enumerate(ds):
@@ -98,13 +102,16 @@ def _fake_librispeech(root: Path) -> None:
             sf.write(d / f"{uid}.flac", _speech(dur, seed=i), 16000)
             lines.append(f"{uid} WORDS OF UTTERANCE {i}")
         (d / f"{spk}-{ch}.trans.txt").write_text("\n".join(lines) + "\n")
+    return build("librispeech-test-clean", root, root / "librispeech-test-clean.jsonl").manifest
 
 
 def test_librispeech_list_is_deterministic_and_follows_the_protocol(tmp_path):
-    from bench.tasks.zero_shot_tts import librispeech_list
+    from bench.tasks.zero_shot_tts import manifest_list
 
-    _fake_librispeech(tmp_path)
-    a, b = librispeech_list(tmp_path, seed=3), librispeech_list(tmp_path, seed=3)
+    from bench.data import resolve_dataset
+
+    ds = resolve_dataset(str(_fake_librispeech(tmp_path)))
+    a, b = manifest_list(ds, seed=3), manifest_list(ds, seed=3)
     assert a == b
     ids = {e.id for e in a}
     assert "11-100-0002.cont" not in ids and "11-100-0003.cont" not in ids  # 2 s and 11 s are outside 4-10 s
@@ -117,18 +124,31 @@ def test_librispeech_list_is_deterministic_and_follows_the_protocol(tmp_path):
             assert e.prompt_path == e.target_path
 
 
-def test_seed_tts_eval_import(tmp_path):
-    from bench.tasks.zero_shot_tts import seed_tts_eval_list
+def test_seed_tts_eval_builds_a_manifest_whose_list_keeps_its_prompts(tmp_path):
+    from bench.tasks.zero_shot_tts import manifest_list
 
-    (tmp_path / "wavs").mkdir()
-    meta = tmp_path / "meta.lst"
-    meta.write_text("u1|hi there|wavs/p1.wav|say this\nu2|again|wavs/p2.wav|and that\n")
-    out = seed_tts_eval_list(meta)
-    assert [e.id for e in out] == ["u1", "u2"] and out[0].target_text == "say this"
-    assert out[1].prompt_path == str((tmp_path / "wavs" / "p2.wav").resolve()) and out[0].prompt_text == "hi there"
-    meta.write_text("broken line\n")
-    with pytest.raises(ValueError, match="expected id"):
-        seed_tts_eval_list(meta)
+    from bench.data import resolve_dataset
+    from bench.data.builders import build
+    from bench.errors import UsageError
+
+    root = tmp_path / "seedtts_testset" / "en"
+    (root / "prompt-wavs").mkdir(parents=True)
+    (root / "wavs").mkdir()
+    for i, name in enumerate(["p1", "p2"]):
+        sf.write(root / "prompt-wavs" / f"{name}.wav", _speech(2.0, seed=i), 16000)
+    sf.write(root / "wavs" / "u1.wav", _speech(3.0, seed=7), 16000)  # u2 has no ground truth: left out, reported
+    (root / "meta.lst").write_text("u1|hi there|prompt-wavs/p1.wav|say this\nu2|again|prompt-wavs/p2.wav|and that\n"
+                                   "broken line\n")
+    result = build("seed-tts-eval-en", tmp_path, tmp_path / "seed.jsonl")
+    assert result.items == 1 and any("u2: missing wavs/u2.wav" in p for p in result.problems)
+    assert any("meta.lst:3" in p for p in result.problems)
+    out = manifest_list(resolve_dataset(str(result.manifest)))
+    assert [(e.id, e.setting, e.target_text, e.prompt_text) for e in out] == [("u1", "cross", "say this", "hi there")]
+    assert Path(out[0].prompt_path) == (root / "prompt-wavs" / "p1.wav").resolve() and out[0].prompt_end is None
+    with pytest.raises(UsageError, match="no checksummed official archive"):
+        from bench.data.download import download
+
+        download("seed-tts-eval-en", tmp_path / "dl")
 
 
 def _subset_manifest(folder: Path, n_per_speaker: int = 2, speakers: int = 1) -> Path:
@@ -190,25 +210,33 @@ def test_cli_run_zero_shot_tts_end_to_end(tmp_path):
     summary = pd.read_csv(tmp_path / "run" / "summary.csv")
     row = summary[(summary.codec == "csm-1b") & (summary.metric == "wer:pocketsphinx")]
     assert len(row) == 1 and row.ci_low.iloc[0] <= row["mean"].iloc[0] <= row.ci_high.iloc[0]
-    assert {"wer_ceiling:pocketsphinx", "sim_o:resemblyzer", "sim_r:resemblyzer"} <= set(
+    assert {"wer_ceiling:pocketsphinx", "wer_resyn:pocketsphinx", "sim_o:resemblyzer", "sim_r:resemblyzer"} <= set(
         summary[summary.codec == "csm-1b"].metric)
+    resyn = summary[(summary.codec == "csm-1b") & (summary.metric == "wer_resyn:pocketsphinx")].iloc[0]
+    wide = csm.pivot_table(index="item_id", columns="metric", values="value")
+    assert resyn["mean"] == pytest.approx(wide["asr_errors_resyn:pocketsphinx"].sum()
+                                          / wide["asr_ref_words:pocketsphinx"].sum())
     html = (tmp_path / "report" / "index.html").read_text()
-    assert "csm-1b" in html and "valle" in html
+    assert "zero_shot_tts (codec-LM leaderboard)" in html and "Codec-LM metadata" in html
+    for label in ("WER (pocketsphinx)", "WER ground truth (pocketsphinx)", "WER codec resynthesis (pocketsphinx)",
+                  "SIM-r (resemblyzer)", "MOS codec resynthesis (dnsmos-ovrl)", "Tiny random-weight models"):
+        assert label in html, label
+    md = (tmp_path / "report" / "README.md").read_text()
+    assert "codec-LM leaderboard" in md and "WER ground truth" in md and "Bitrate vs quality" not in md
 
 
 def test_continuation_lists(tmp_path):
-    from bench.tasks.continuation import librispeech_list
-
     from bench.data import resolve_dataset
     from bench.task import tasks
 
-    _fake_librispeech(tmp_path / "ls")
-    a = librispeech_list(tmp_path / "ls")
-    assert a == librispeech_list(tmp_path / "ls")
+    task = tasks.get("continuation")
+    ls = resolve_dataset(str(_fake_librispeech(tmp_path / "ls")))
+    a = task.entries(ls)
+    assert a == task.entries(ls)
     assert [e.id for e in a] == ["11-100-0000", "11-100-0001", "22-200-0000", "22-200-0001"]  # 4-10 s only
     assert all(e.prompt_end == 3.0 and e.prompt_path == e.target_path and e.setting == "continuation" for e in a)
     ds = resolve_dataset(str(_subset_manifest(tmp_path / "data", n_per_speaker=3)))
-    entries = tasks.get("continuation").entries(ds)
+    entries = task.entries(ds)
     assert len(entries) == 3 and all(e.prompt_end == 1.5 and e.target_duration - 1.5 >= 1.0 for e in entries)
 
 

@@ -2,8 +2,8 @@
 
 Recomputed from per-utterance rows, so nothing here is stored that the rows do not imply:
 
-* ``wer:J`` / ``wer_ceiling:J`` — corpus WER Σ errors / Σ reference words of judge J (on the codec
-  output / the original), over the utterances where both counts are ok; ``wer_delta:J`` — their
+* ``wer:J`` / ``wer_ceiling:J`` / ``wer_resyn:J`` — corpus WER Σ errors / Σ reference words of judge J
+  (on the codec or LM output / the original / the original resynthesised by an LM's own codec), over the utterances where both counts are ok; ``wer_delta:J`` — their
   difference, with a *paired* bootstrap (the same resampled utterances on both sides);
 * ``spk_sim_delta:J``, ``mos_delta:J`` — mean of (codec − ceiling) per utterance, paired bootstrap;
 * text alignment: ``<mi>_per_char`` = Σ bits / Σ characters, ``<mi>_per_s`` = Σ bits / Σ seconds,
@@ -95,11 +95,14 @@ def corpus_summary(results: pd.DataFrame, *, n_resamples: int = DEFAULT_RESAMPLE
                 sub = wide[cols].dropna()
                 if len(sub):
                     emit(f"wer:{judge}", "lower", *ratio_ci(sub[cols[0]], sub[cols[1]], **kw), len(sub), n_total)
+            for ceiling in ("ceiling", "resyn"):  # ground truth; the LM's own codec (generation tasks)
+                ceil = f"asr_errors_{ceiling}:{judge}"
+                if ceil in wide and cols[1] in wide:
+                    sub = wide[[ceil, cols[1]]].dropna()
+                    if len(sub):
+                        emit(f"wer_{ceiling}:{judge}", "lower", *ratio_ci(sub[ceil], sub[cols[1]], **kw), len(sub),
+                             n_total)
             ceil = f"asr_errors_ceiling:{judge}"
-            if ceil in wide and cols[1] in wide:
-                sub = wide[[ceil, cols[1]]].dropna()
-                if len(sub):
-                    emit(f"wer_ceiling:{judge}", "lower", *ratio_ci(sub[ceil], sub[cols[1]], **kw), len(sub), n_total)
             if all(c in wide for c in [*cols, ceil]):
                 sub = wide[[*cols, ceil]].dropna()
                 if len(sub):

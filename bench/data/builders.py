@@ -47,6 +47,9 @@ class Utterance:
     path: Path
     speaker: str
     text: str | None
+    prompt_path: Path | None = None
+    """A speaker prompt the corpus pairs with this utterance (zero-shot TTS lists)."""
+    prompt_text: str | None = None
 
 
 @dataclass
@@ -102,9 +105,11 @@ class CorpusBuilder:
             except Exception as exc:  # a corrupt file must not stop the other thousands
                 problems.append(f"{rel}: unreadable audio ({type(exc).__name__}: {exc}); skipped")
                 continue
+            prompt = utt.prompt_path.relative_to(root).as_posix() if utt.prompt_path else None
             items.append(
                 Item(id=utt.id, audio=rel, duration=duration, sample_rate=rate, text=utt.text,
-                     speaker=utt.speaker, sha256=file_sha256(utt.path))
+                     speaker=utt.speaker, sha256=file_sha256(utt.path), prompt_audio=prompt,
+                     prompt_text=utt.prompt_text)
             )  # fmt: skip
             if progress is not None:
                 progress(n, len(utterances))
@@ -251,6 +256,49 @@ class VCTKBuilder(CorpusBuilder):
 _SLR = ("https://openslr.elda.org/resources", "https://openslr.trmal.net/resources")
 
 
+class SeedTTSEvalBuilder(CorpusBuilder):
+    """seed-tts-eval (Anastassiou et al., 2024): ``seedtts_testset/<lang>/meta.lst`` + ``prompt-wavs/`` + ``wavs/``.
+
+    Each ``meta.lst`` line is ``utt|prompt_text|prompt_wav|target_text[|target_wav]``; the ground-truth
+    target is the fifth field or ``wavs/<utt>.wav``. The prompt is kept in the manifest
+    (``prompt_audio`` / ``prompt_text``), so ``zero_shot_tts`` uses the list's own prompt pairs. An
+    entry whose target or prompt audio is missing is reported and left out (the codec ceilings and
+    the ground-truth ceiling need the target). The set is distributed through Google Drive without
+    checksums, so there is no ``download``.
+    """
+
+    license = "see https://github.com/BytedanceSpeech/seed-tts-eval (Common Voice CC0 / DiDiSpeech-2 subsets)"
+    homepage = "https://github.com/BytedanceSpeech/seed-tts-eval"
+
+    def __init__(self, lang: str):
+        self.lang = lang
+        self.name = f"seed-tts-eval-{lang}"
+        self.description = f"the seed-tts-eval test set, {lang} (seedtts_testset/{lang}/meta.lst)"
+
+    def locate(self, source: Path) -> Path:
+        cands = [source, source / self.lang, source / "seedtts_testset" / self.lang]
+        return _first_dir(source, cands, lambda d: (d / "meta.lst").is_file(), self.description)
+
+    def scan(self, root: Path) -> tuple[list[Utterance], list[str]]:
+        utts, problems = [], []
+        for n, line in enumerate((root / "meta.lst").read_text(encoding="utf-8").splitlines(), 1):
+            if not line.strip():
+                continue
+            parts = line.split("|")
+            if len(parts) < 4:
+                problems.append(f"meta.lst:{n}: expected utt|prompt_text|prompt_wav|target_text; line skipped")
+                continue
+            uid, prompt_text, prompt_wav, target_text = (p.strip() for p in parts[:4])
+            target = root / (parts[4].strip() if len(parts) > 4 and parts[4].strip() else f"wavs/{uid}.wav")
+            prompt = root / prompt_wav
+            missing = [str(p.relative_to(root)) for p in (target, prompt) if not p.is_file()]
+            if missing:
+                problems.append(f"meta.lst:{n}: {uid}: missing {', '.join(missing)}; entry skipped")
+                continue
+            utts.append(Utterance(uid, target, uid, target_text, prompt, prompt_text))
+        return utts, problems
+
+
 def _openslr(resource: int, filename: str, *, sha256: str, md5: str, size: int | None, provenance: str) -> Archive:
     return Archive(
         url=f"https://www.openslr.org/resources/{resource}/{filename}",
@@ -300,6 +348,8 @@ BUILTIN_BUILDERS: tuple[CorpusBuilder, ...] = (
             provenance="md5: OpenSLR; sha256: torchaudio (high confidence); size not pinned",
         ),
     ),
+    SeedTTSEvalBuilder("en"),
+    SeedTTSEvalBuilder("zh"),
     VCTKBuilder(
         Archive(
             url="https://datashare.ed.ac.uk/bitstream/handle/10283/3443/VCTK-Corpus-0.92.zip",

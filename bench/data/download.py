@@ -20,7 +20,7 @@ from pathlib import Path, PurePosixPath
 
 from bench.data import corpus_builders
 from bench.data.builders import Archive, BuildResult
-from bench.errors import DataError
+from bench.errors import DataError, UsageError
 
 CHUNK = 1 << 20
 USER_AGENT = "codecbench-data/0.1 (+https://pypi.org/project/codecbench/)"
@@ -208,6 +208,9 @@ def download(
     ``out`` is the manifest path (default ``data_manifests/<name>.jsonl``).
     """
     builder = corpus_builders.get(name)
+    if archives is None and not builder.archives:
+        raise UsageError(f"{name} has no checksummed official archive to download ({builder.homepage}); "
+                         f"fetch it yourself, then run `codecbench data build {name} SOURCE`")
     dest = Path(dest).expanduser()
     for archive in archives if archives is not None else builder.archives:
         path = fetch(archive, dest, progress=progress, timeout=timeout)

@@ -31,6 +31,9 @@ class Item:
     text: str | None = None
     speaker: str | None = None
     sha256: str | None = None
+    prompt_audio: str | None = None
+    """A speaker prompt fixed by the list (seed-tts-eval), relative to the root like ``audio``."""
+    prompt_text: str | None = None
     error: str | None = None
 
     def to_json(self) -> dict[str, Any]:
@@ -87,7 +90,8 @@ def parse_items(lines: list[str], source: str) -> tuple[list[Item], list[str]]:
             problems.append(f"{source}:{lineno}: duplicate id {item_id!r}; later line skipped")
             continue
         seen.add(item_id)
-        known = {k: rec.get(k) for k in ("duration", "sample_rate", "text", "speaker", "sha256")}
+        known = {k: rec.get(k) for k in ("duration", "sample_rate", "text", "speaker", "sha256", "prompt_audio",
+                                         "prompt_text")}
         items.append(Item(id=item_id, audio=str(rec["audio"]), **known))
     return items, problems
 
@@ -104,6 +108,8 @@ def read_manifest(path: str | Path, root: str | Path | None = None, name: str | 
     for item in items:
         try:
             safe_join(root, item.audio)
+            if item.prompt_audio:
+                safe_join(root, item.prompt_audio)
             checked.append(item)
         except DataError as exc:
             checked.append(Item(**{**asdict(item), "error": str(exc)}))

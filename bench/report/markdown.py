@@ -67,4 +67,6 @@ def render_markdown(model: ReportModel, plot_dir: str = "plots") -> str:
     out.append(f"## Failures ({model.n_failed})\n\n" + md_table(model.failures, "No failed cells.", MD_FAILURE_ROWS))
     out.append("## Metric definitions\n\n" + md_table(model.metrics, "run.json lists no metrics."))
     out.append("## Codec metadata\n\n" + md_table(model.codecs, "run.json lists no codecs."))
+    if model.lms.rows:
+        out.append("## Codec-LM metadata\n\n" + md_table(model.lms, "run.json lists no codec-LMs."))
     return "\n".join(out)

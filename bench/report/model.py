@@ -16,6 +16,7 @@ import pandas as pd
 
 from bench.analysis.summary import ok_mask, op_point_bitrates, summarize
 from bench.report import plots
+from bench.report.lm_tables import headline_metrics, lm_leaderboard_table, lms_table
 from bench.report.loading import RunData
 from bench.report.tables import (
     Table,
@@ -60,6 +61,7 @@ class ReportModel:
     n_failed: int
     metrics: Table
     codecs: Table
+    lms: Table
     config_json: str
     provenance_json: str
     notes: list[str] = field(default_factory=list)
@@ -137,6 +139,33 @@ def _metric_order(meta: dict[str, Any], present: list[str]) -> list[str]:
     return first + sorted(m for m in present if m not in first)
 
 
+def _lm_section(idx: int, title: str, results: pd.DataFrame, summary: pd.DataFrame,
+                lm_meta: dict[str, dict[str, Any]], config: dict[str, Any], styles: dict[str, plots.Style]) -> Section:
+    """A generation task: the codec-LM leaderboard with ceilings, and per-entry distributions (no bitrate axis)."""
+    section = Section(title=f"{title} (codec-LM leaderboard)", anchor=f"task-{idx}-{slug(title)}",
+                      leaderboard=lm_leaderboard_table(summary, lm_meta))
+    section.notes.append(f"{config.get('n_seeds', 1)} generation(s) per list entry (seeds 0..n-1), list seed "
+                         f"{config.get('list_seed', 0)}; the CIs resample list entries.")
+    if config.get("lm_random_init"):
+        section.notes.append("Tiny random-weight models (--lm-random-init): a smoke run; only the ground-truth "
+                             "ceilings describe real speech.")
+    ok = results[ok_mask(results)]
+    headline, _ = headline_metrics(sorted(str(m) for m in results["metric"].unique()))
+    per_entry = [m for m in headline if m in set(ok["metric"])]  # corpus ratios (wer) have no per-entry rows
+    for m_idx, metric in enumerate(per_entry, start=1):
+        vals = ok[ok["metric"] == metric]
+        groups = [(c, str(lm_meta.get(c, {}).get("family", "")), vals.loc[vals["codec"] == c, "value"].to_numpy(
+            dtype=np.float64)) for c in ordered_codecs(summary)]
+        direction = summary.loc[summary["metric"] == metric, "direction"].dropna()
+        png = plots.distributions(groups, metric, str(direction.iloc[0]) if len(direction) else None, styles)
+        if png is not None:
+            section.distribution_plots.append(Plot(
+                f"{metric} per list entry", f"{idx:02d}-{slug(title)}-{m_idx:02d}-{slug(metric)}-distribution.png",
+                png, "Per-entry values (mean over seeds) of ok cells: box = quartiles, whiskers = 1.5 IQR, "
+                     "diamond = mean."))
+    return section
+
+
 def _section(idx: int, title: str, results: pd.DataFrame, summary: pd.DataFrame, metrics: list[str],
              styles: dict[str, plots.Style]) -> Section:
     bitrates = op_point_bitrates(results, by=("codec", "task"))
@@ -180,6 +209,7 @@ def build_model(run: RunData, *, failure_rows: int = FAILURE_ROWS) -> ReportMode
     styles = plots.family_styles(summary["codec_family"].fillna("").astype(str)) if len(summary) else {}
 
     sections: list[Section] = []
+    lm_meta = {str(m["id"]): m for m in meta.get("lms") or [] if isinstance(m, dict) and m.get("id")}
     if len(summary):
         has_ds = "dataset" in summary.columns
         several = has_ds and summary["dataset"].nunique(dropna=False) > 1
@@ -191,6 +221,9 @@ def build_model(run: RunData, *, failure_rows: int = FAILURE_ROWS) -> ReportMode
             if has_ds:
                 sel &= results["dataset"].isna() if pd.isna(key[0]) else results["dataset"] == key[0]
             title = f"{task} — {key[0]}" if several else str(task)
+            if lm_meta and set(sub["codec"]) <= set(lm_meta):
+                sections.append(_lm_section(idx, title, results[sel], sub, lm_meta, meta.get("config") or {}, styles))
+                continue
             metrics = _metric_order(meta, sorted(str(m) for m in sub["metric"].unique()))
             sections.append(_section(idx, title, results[sel], sub, metrics, styles))
 
@@ -203,6 +236,7 @@ def build_model(run: RunData, *, failure_rows: int = FAILURE_ROWS) -> ReportMode
         n_failed=n_failed,
         metrics=metrics_table([m for m in meta.get("metrics") or [] if isinstance(m, dict)]),
         codecs=codecs_table([c for c in meta.get("codecs") or [] if isinstance(c, dict)]),
+        lms=lms_table(list(lm_meta.values())),
         config_json=_pretty_json(meta.get("config", {})),
         provenance_json=_pretty_json(meta.get("provenance", {})),
         notes=list(run.notes) + _dataset_notes(meta),

@@ -131,67 +131,86 @@ def ordered_codecs(frame: pd.DataFrame) -> list[str]:
     return [str(c) for c in first["codec"]]
 
 
+class MetricCells:
+    """``mean [CI]`` cells of one summary's metrics, with best-in-column marks; shared by every leaderboard."""
+
+    def __init__(self, summary: pd.DataFrame, metrics: Sequence[str], labels: Mapping[str, str] | None = None):
+        self.summary, self.metrics = summary, list(metrics)
+        directions = {m: summary.loc[summary["metric"] == m, "direction"].dropna() for m in self.metrics}
+        self.directions = {m: (str(d.iloc[0]) if len(d) else "") for m, d in directions.items()}
+        self.columns = []
+        for m in self.metrics:
+            better = {"higher": "higher is better", "lower": "lower is better"}.get(self.directions[m], "")
+            label = (labels or {}).get(m, m)
+            self.columns.append(Column(f"{label} {direction_arrow(self.directions[m])}".strip(),
+                                       f"{m}: mean [95 % bootstrap CI] over ok items; {better}".rstrip("; "),
+                                       numeric=True))
+        self.best: dict[str, float] = {}
+        self.decimals: dict[str, int] = {}
+        for m in self.metrics:
+            sub = summary[(summary["metric"] == m) & (summary["n"] > 0)]
+            self.decimals[m] = metric_decimals(sub["mean"], sub["ci_low"], sub["ci_high"])
+            if len(sub) > 1 and self.directions[m] in ("higher", "lower"):
+                self.best[m] = float(sub["mean"].max() if self.directions[m] == "higher" else sub["mean"].min())
+
+    def row(self, codec: str) -> tuple[list[Cell], Cell]:
+        """The metric cells of one op-point (or codec-LM) and its "Failed" cell."""
+        own = self.summary[self.summary["codec"] == codec]
+        cells, failed_by_metric = [], []
+        for m in self.metrics:
+            r = own[own["metric"] == m]
+            if r.empty:
+                cells.append(Cell(MISSING, None, "not evaluated"))
+                continue
+            r = r.iloc[0]
+            failed_by_metric.append(f"{m}: {int(r['n_failed'])}")
+            title = f"n={int(r['n'])} ok, {int(r['n_failed'])} failed"
+            if int(r["n"]) == 0:
+                cells.append(Cell("all failed", None, title))
+                continue
+            d = self.decimals[m]
+            if _finite(r["median"]):
+                title += f"; median {r['median']:.{d}f}"
+            if _finite(r["std"]):
+                title += f", std {r['std']:.{d}f}"
+            is_best = m in self.best and float(r["mean"]) == self.best[m]
+            cells.append(Cell(format_ci(r["mean"], r["ci_low"], r["ci_high"], d), float(r["mean"]), title, is_best))
+        n_failed = int(own["n_failed"].sum())
+        return cells, Cell(str(n_failed), n_failed, ", ".join(failed_by_metric))
+
+
+FAILED_COLUMN = Column("Failed", "failed cells over all metrics of this task", numeric=True)
+LEADERBOARD_NOTE = "Bold: best mean per metric. Intervals: 95 % percentile bootstrap."
+
+
 def leaderboard_table(summary: pd.DataFrame, bitrates: pd.DataFrame, metrics: Sequence[str]) -> Table:
     """One row per op-point of one task; one ``mean [CI]`` column per metric; best in bold.
 
     ``summary`` is :func:`~bench.analysis.summary.summarize` output restricted to the task;
     ``bitrates`` is :func:`~bench.analysis.summary.op_point_bitrates` by (codec, task) for it.
     """
-    directions = {m: summary.loc[summary["metric"] == m, "direction"].dropna() for m in metrics}
-    directions = {m: (str(d.iloc[0]) if len(d) else "") for m, d in directions.items()}
+    grid = MetricCells(summary, metrics)
     columns = [
         Column("Op-point"),
         Column("Family"),
         Column("Declared kbps", "bitrate the op-point is configured for", numeric=True),
         Column("Measured kbps", "payload bits / seconds of audio, from the emitted stream", numeric=True),
         Column("Overhead kbps", "framing + container bits / seconds, measured separately", numeric=True),
+        *grid.columns,
+        FAILED_COLUMN,
     ]
-    for m in metrics:
-        better = {"higher": "higher is better", "lower": "lower is better"}.get(directions[m], "")
-        columns.append(Column(f"{m} {direction_arrow(directions[m])}".strip(),
-                              f"mean [95 % bootstrap CI] over ok items; {better}".rstrip("; "), numeric=True))
-    columns.append(Column("Failed", "failed cells over all metrics of this task", numeric=True))
-
-    best: dict[str, float] = {}
-    decimals: dict[str, int] = {}
-    for m in metrics:
-        sub = summary[(summary["metric"] == m) & (summary["n"] > 0)]
-        decimals[m] = metric_decimals(sub["mean"], sub["ci_low"], sub["ci_high"])
-        if len(sub) > 1 and directions[m] in ("higher", "lower"):
-            best[m] = float(sub["mean"].max() if directions[m] == "higher" else sub["mean"].min())
-
     rates = bitrates.set_index("codec") if len(bitrates) else pd.DataFrame()
     rows: list[list[Cell]] = []
     for codec in ordered_codecs(summary):
-        own = summary[summary["codec"] == codec]
-        fam = own["codec_family"].dropna()
+        fam = summary.loc[summary["codec"] == codec, "codec_family"].dropna()
         rate = rates.loc[codec] if codec in rates.index else pd.Series(dtype="float64")
         row = [Cell(codec, codec), Cell(str(fam.iloc[0]) if len(fam) else "", str(fam.iloc[0]) if len(fam) else "")]
         for col in ("declared_bitrate_bps", "measured_bitrate_bps", "overhead_bitrate_bps"):
             v = rate.get(col, np.nan)
             row.append(Cell(format_kbps(v), float(v) if _finite(v) else None))
-        failed_by_metric = []
-        for m in metrics:
-            r = own[own["metric"] == m]
-            if r.empty:
-                row.append(Cell(MISSING, None, "not evaluated"))
-                continue
-            r = r.iloc[0]
-            failed_by_metric.append(f"{m}: {int(r['n_failed'])}")
-            title = f"n={int(r['n'])} ok, {int(r['n_failed'])} failed"
-            if int(r["n"]) == 0:
-                row.append(Cell("all failed", None, title))
-                continue
-            d = decimals[m]
-            title += f"; median {r['median']:.{d}f}"
-            if _finite(r["std"]):
-                title += f", std {r['std']:.{d}f}"
-            is_best = m in best and float(r["mean"]) == best[m]
-            row.append(Cell(format_ci(r["mean"], r["ci_low"], r["ci_high"], d), float(r["mean"]), title, is_best))
-        n_failed = int(own["n_failed"].sum())
-        row.append(Cell(str(n_failed), n_failed, ", ".join(failed_by_metric)))
-        rows.append(row)
-    return Table(columns, rows, note="Bold: best mean per metric. Intervals: 95 % percentile bootstrap.")
+        cells, failed = grid.row(codec)
+        rows.append(row + cells + [failed])
+    return Table(columns, rows, note=LEADERBOARD_NOTE)
 
 
 # -- failures ------------------------------------------------------------------------------------
@@ -257,7 +276,7 @@ def _params(n: Any) -> tuple[str, float | None]:
     return f"{n:.0f}", n
 
 
-def _weights(w: Any) -> str:
+def format_weights(w: Any) -> str:
     if not isinstance(w, Mapping) or not w.get("uri"):
         return ""
     text = str(w["uri"])
@@ -291,7 +310,7 @@ def codecs_table(codecs: Sequence[Mapping[str, Any]]) -> Table:
             Cell("yes" if c.get("streaming") else "no"),
             Cell(params, params_sort),
             Cell(one_line(c.get("license", ""))),
-            Cell(one_line(_weights(c.get("weights")))),
+            Cell(one_line(format_weights(c.get("weights")))),
             Cell(one_line(c.get("implementation", ""))),
             Cell(one_line(compact_json(c.get("options")))),
             Cell(truncate(one_line(c.get("citation", "")), 160), None, truncate(one_line(c.get("citation", "")), TITLE_CHARS)),
