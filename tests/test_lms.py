@@ -267,3 +267,52 @@ def test_cli_run_continuation_end_to_end(tmp_path):
     summary = pd.read_csv(tmp_path / "run" / "summary.csv")
     row = summary[(summary.codec == "moshiko") & (summary.metric == "wer:pocketsphinx")]
     assert len(row) == 1 and row.ci_low.iloc[0] <= row["mean"].iloc[0] <= row.ci_high.iloc[0]
+
+
+def test_codec_lm_leaderboard_is_rebuilt_from_raw_rows(tmp_path):
+    """A published codec-LM board: corpus WER ranked from stored counts, no bitrate ledger, refusals name --lms."""
+    from bench.cli import main
+    from bench.leaderboard.build import LeaderboardRefused, build
+
+    data = _subset_manifest(tmp_path / "data", n_per_speaker=2, speakers=1)
+    rows = [json.loads(x) for x in data.read_text().splitlines()]
+    ids = sorted(r["id"] for r in rows)
+    real = {r["id"]: str(EMBEDDED / r["audio"]) for r in rows}
+    for lm_id, source in (("valle", "real"), ("viola", "noise")):  # two different outputs
+        folder = tmp_path / lm_id
+        folder.mkdir()
+        for n, name in enumerate(ids):
+            audio, sr = sf.read(real[name]) if source == "real" else (_speech(2.0, seed=n), 16000)
+            sf.write(folder / f"{name}.cross.wav", audio, sr)
+    metrics = "asr_errors:pocketsphinx,asr_ref_words:pocketsphinx,asr_errors_ceiling:pocketsphinx"
+    common = ["--data", str(data), "--cache-dir", str(tmp_path / "cache"), "--no-report", "--workers", "1", "-q",
+              "--tasks", "zero_shot_tts", "--metrics", metrics]
+    assert main(["run", "--lms", "valle,viola", "--lm-path", f"valle={tmp_path / 'valle'}", "--lm-path",
+                 f"viola={tmp_path / 'viola'}", "--out", str(tmp_path / "runs" / "a"), *common]) == 0
+    res = pd.read_parquet(tmp_path / "runs" / "a" / "results.parquet")
+    judge = res.loc[res.metric == "asr_errors:pocketsphinx", "judge"].iloc[0]
+    dataset = res["dataset"].iloc[0]
+    spec = {"name": "lm-board", "tasks": ["zero_shot_tts"], "datasets": [dataset],
+            "metrics": ["wer:pocketsphinx", "wer_ceiling:pocketsphinx"],
+            "judges": {"wer:pocketsphinx": judge, "wer_ceiling:pocketsphinx": judge},
+            "lms": ["valle", "viola", "speechx"], "primary": "wer:pocketsphinx"}
+    import yaml
+
+    path = tmp_path / "lm-board.yaml"
+    path.write_text(yaml.safe_dump(spec))
+    with pytest.raises(LeaderboardRefused) as refused:
+        build(path, [tmp_path / "runs"], root=tmp_path / "pub")
+    assert any("--lms speechx" in p for p in refused.value.problems)  # the command that fills the gap
+
+    spec["lms"] = ["valle", "viola"]
+    path.write_text(yaml.safe_dump(spec))
+    build(path, [tmp_path / "runs"], root=tmp_path / "pub")
+    ranking = pd.read_csv(tmp_path / "pub" / "leaderboards" / "lm-board" / "ranking.csv")
+    ok = res[(res.status == "ok") & res.item_id.str.endswith(".cross")]
+    wide = ok.pivot_table(index=["codec", "item_id"], columns="metric", values="value")
+    wer = wide.groupby("codec").sum()
+    wer = wer["asr_errors:pocketsphinx"] / wer["asr_ref_words:pocketsphinx"]
+    assert wer.nunique() == 2 and list(ranking["codec"]) == list(wer.sort_values().index)
+    assert ranking["wer:pocketsphinx_mean"].tolist() == pytest.approx(wer.sort_values().tolist(), rel=1e-5)  # CSV: 6 digits
+    md = (tmp_path / "pub" / "reports" / "lm-board" / "README.md").read_text()
+    assert "| Rank | Codec-LM |" in md and "Bitrate ledger" not in md and "kbps" not in md.split("## Methods")[0]

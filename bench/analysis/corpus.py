@@ -30,6 +30,28 @@ TEXT_RATIOS = [
      ("text_entropy_bits_per_char", "text_entropy_bits", "text_chars", "lower")]
 
 
+#: derived measure -> the per-utterance measures it is computed from (same judge)
+_JUDGED_INPUTS = {
+    "wer": ("asr_errors", "asr_ref_words"),
+    "wer_ceiling": ("asr_errors_ceiling", "asr_ref_words"),
+    "wer_resyn": ("asr_errors_resyn", "asr_ref_words"),
+    "wer_delta": ("asr_errors", "asr_errors_ceiling", "asr_ref_words"),
+    "spk_sim_delta": ("spk_sim", "spk_sim_ceiling"),
+    "mos_delta": ("mos", "mos_ceiling"),
+}
+
+
+def inputs_of(metric: str) -> tuple[str, ...]:
+    """The stored per-utterance metrics a summary metric is computed from (itself when it is stored)."""
+    measure, sep, judge = metric.partition(":")
+    if sep and measure in _JUDGED_INPUTS:
+        return tuple(f"{m}:{judge}" for m in _JUDGED_INPUTS[measure])
+    for out, num, den, _ in TEXT_RATIOS:
+        if metric == out:
+            return (num,) if den == "duration_s" else (num, den)
+    return (metric,)
+
+
 def _resample_idx(n: int, n_resamples: int, seed: int) -> np.ndarray:
     return np.random.default_rng(seed).integers(0, n, size=(n_resamples, n))
 

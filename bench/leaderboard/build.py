@@ -111,20 +111,17 @@ def _load_sources(run_dirs: list[Path]) -> list[RunSource]:
     return sorted(sources, key=lambda s: (s.updated, s.run_id))
 
 
-def expand_op_points(patterns: tuple[str, ...], present: set[str]) -> tuple[list[str], list[str]]:
-    """(op-point ids the patterns name, patterns that match nothing) over registry ∪ results."""
-    from bench.codecs import codecs
-
-    registered = codecs.names()
+def expand_names(patterns: tuple[str, ...], registered: list[str], present: set[str]) -> tuple[list[str], list[str]]:
+    """(ids the patterns name, patterns that match nothing) over a registry's ids ∪ ids in the results."""
     universe = registered + sorted(present - set(registered))  # registry order: opus@6kbps before @12kbps
-    ops: list[str] = []
+    names: list[str] = []
     unmatched = []
     for pat in patterns:
         hits = [n for n in universe if fnmatch.fnmatchcase(n, pat)]
         if not hits:
             unmatched.append(pat)
-        ops.extend(h for h in hits if h not in ops)
-    return ops, unmatched
+        names.extend(h for h in hits if h not in names)
+    return names, unmatched
 
 
 def _select(spec: LeaderboardSpec, sources: list[RunSource]) -> tuple[pd.DataFrame, list[str]]:
@@ -132,7 +129,7 @@ def _select(spec: LeaderboardSpec, sources: list[RunSource]) -> tuple[pd.DataFra
     frames = []
     for order, src in enumerate(sources):
         df = read_results(src.run_dir)
-        df = df[df["task"].isin(spec.tasks) & df["dataset"].isin(spec.datasets) & df["metric"].isin(spec.metrics)]
+        df = df[df["task"].isin(spec.tasks) & df["dataset"].isin(spec.datasets) & df["metric"].isin(spec.stored_metrics)]
         frames.append(df.assign(_order=order))
     notes: list[str] = []
     if not frames:
@@ -152,24 +149,24 @@ def _select(spec: LeaderboardSpec, sources: list[RunSource]) -> tuple[pd.DataFra
     return rows.reset_index(drop=True), notes
 
 
-def _run_command(ops: list[str], task: str, metrics: list[str], dataset: str) -> str:
-    return shlex.join(["codecbench", "run", "--codecs", ",".join(ops), "--tasks", task,
+def _run_command(members: list[str], task: str, metrics: list[str], dataset: str, lms: bool) -> str:
+    return shlex.join(["codecbench", "run", "--lms" if lms else "--codecs", ",".join(members), "--tasks", task,
                        "--metrics", ",".join(metrics), "--data", dataset])
 
 
-def missing_cells(spec: LeaderboardSpec, rows: pd.DataFrame, ops: list[str]) -> list[str]:
-    """Every op-point × metric lacking cells on some item, with the command that produces them."""
+def missing_cells(spec: LeaderboardSpec, rows: pd.DataFrame, ops: list[str], lm_ids: list[str] = ()) -> list[str]:
+    """Every op-point (or codec-LM) × stored metric lacking cells on some item, with the command that produces them."""
     problems: list[str] = []
     for dataset in spec.datasets:
         ds_rows = rows[rows["dataset"] == dataset]
         items = set(ds_rows["item_id"])
         for task in spec.tasks:
             t_rows = ds_rows[ds_rows["task"] == task]
-            need: dict[tuple[str, ...], list[str]] = {}
-            for op in ops:
-                own = t_rows[t_rows["codec"] == op]
+            need: dict[tuple[tuple[str, ...], bool], list[str]] = {}
+            for member in [*ops, *lm_ids]:
+                own = t_rows[t_rows["codec"] == member]
                 lacking, counts = [], []
-                for metric in spec.metrics:
+                for metric in spec.stored_metrics:
                     have = set(own.loc[own["metric"] == metric, "item_id"])
                     if not items or items - have:
                         lacking.append(metric)
@@ -177,10 +174,10 @@ def missing_cells(spec: LeaderboardSpec, rows: pd.DataFrame, ops: list[str]) -> 
                         counts.append(metric if not items or n == len(items) else f"{metric} ({n} of {len(items)} items)")
                 if lacking:
                     whole = " (no rows at all)" if own.empty else ""
-                    problems.append(f"missing: {op} on {dataset}/{task}{whole}: {', '.join(counts)}")
-                    need.setdefault(tuple(lacking), []).append(op)
-            for metrics, group in need.items():
-                problems.append(f"to produce them: {_run_command(group, task, list(metrics), dataset)}")
+                    problems.append(f"missing: {member} on {dataset}/{task}{whole}: {', '.join(counts)}")
+                    need.setdefault((tuple(lacking), member in lm_ids), []).append(member)
+            for (metrics, is_lm), group in need.items():
+                problems.append(f"to produce them: {_run_command(group, task, list(metrics), dataset, is_lm)}")
     return problems
 
 
@@ -213,7 +210,7 @@ def _ledger(sources: list[RunSource], rows: pd.DataFrame, ops: list[str]) -> pd.
     return pd.concat(frames, ignore_index=True).sort_values("codec").reset_index(drop=True)
 
 
-def _direction(summary: pd.DataFrame, metric: str, info: dict[str, dict[str, Any]]) -> str:
+def metric_direction(summary: pd.DataFrame, metric: str, info: dict[str, dict[str, Any]]) -> str:
     d = summary.loc[summary["metric"] == metric, "direction"].dropna()
     return str(d.iloc[0]) if len(d) else str(info.get(metric, {}).get("direction") or "higher")
 
@@ -240,7 +237,7 @@ def _ranking(spec: LeaderboardSpec, summary: pd.DataFrame, ledger: pd.DataFrame,
             rows.append(r)
         frame = pd.DataFrame(rows)
         key = frame[f"{spec.primary}_mean"].astype("float64")
-        frame["_key"] = -key if _direction(sub, spec.primary, info) == "higher" else key
+        frame["_key"] = -key if metric_direction(sub, spec.primary, info) == "higher" else key
         frame = frame.sort_values(["_key", "codec"], na_position="last").drop(columns="_key")
         frame.insert(2, "rank", np.arange(1, len(frame) + 1))
         frame.loc[frame[f"{spec.primary}_mean"].isna(), "rank"] = np.nan
@@ -272,13 +269,19 @@ def compute(spec: LeaderboardSpec, run_dirs: list[Path] | None = None, *, allow_
     """Collect and check the rows, then compute every table; raises LeaderboardRefused."""
     sources = _load_sources(find_runs(run_dirs))
     rows, notes = _select(spec, sources)
-    ops, unmatched = expand_op_points(spec.op_points, set(rows["codec"]) if len(rows) else set())
+    from bench.codecs import codecs
+    from bench.lms import lms
+
+    present = set(rows["codec"]) if len(rows) else set()
+    ops, unmatched = expand_names(spec.op_points, codecs.names(), present - set(lms.names()))
+    lm_ids, lm_unmatched = expand_names(spec.lms, lms.names(), present - set(codecs.names()) - set(ops))
     problems = [f"op-point pattern {p!r} matches no registered op-point and no result row" for p in unmatched]
+    problems += [f"codec-LM pattern {p!r} matches no registered codec-LM and no result row" for p in lm_unmatched]
     if not sources:
         where = ", ".join(str(p) for p in (run_dirs or [DEFAULT_RUNS_DIR]))
         problems.append(f"no run directory (with run.json) found in {where}")
-    rows = rows[rows["codec"].isin(ops)] if len(rows) else rows
-    problems += missing_cells(spec, rows, ops)
+    rows = rows[rows["codec"].isin([*ops, *lm_ids])] if len(rows) else rows
+    problems += missing_cells(spec, rows, ops, lm_ids)
     problems += judge_problems(spec, rows)
     ledger = _ledger(sources, rows, ops)
     flagged = ledger[ledger["flagged"].astype(bool)] if len(ledger) else ledger
@@ -295,12 +298,16 @@ def compute(spec: LeaderboardSpec, run_dirs: list[Path] | None = None, *, allow_
     codec_meta: dict[str, dict[str, Any]] = {}
     for src in sources:
         info.update({str(m["id"]): m for m in src.meta.get("metrics") or [] if isinstance(m, dict)})
-        codec_meta.update({str(c["id"]): c for c in src.meta.get("codecs") or [] if isinstance(c, dict)})
+        codec_meta.update({str(c["id"]): c for c in [*(src.meta.get("codecs") or []), *(src.meta.get("lms") or [])]
+                           if isinstance(c, dict)})
     summary = summarize(rows.drop(columns="_order"))
     rates = dict(zip(ledger["codec"], ledger["measured_bps"].astype("float64"), strict=True)) if len(ledger) else {}
     rq = []
-    for (dataset, task, metric), sub in summary.groupby(["dataset", "task", "metric"], sort=True):
-        direction = _direction(summary, str(metric), info)
+    coded = summary[summary["codec"].isin(ops)]  # codec-LMs have no bitrate axis
+    for (dataset, task, metric), sub in coded.groupby(["dataset", "task", "metric"], sort=True):
+        if metric not in spec.metrics:
+            continue
+        direction = metric_direction(summary, str(metric), info)
         points = rate_quality_points(sub, rates)
         curves = family_curves(points)
         rq.append(RateQuality(str(dataset), str(task), str(metric), direction, points,
@@ -308,8 +315,8 @@ def compute(spec: LeaderboardSpec, run_dirs: list[Path] | None = None, *, allow_
     rq.sort(key=lambda x: (x.dataset, x.task, spec.metrics.index(x.metric)))
     return Board(spec=spec, sources=sources, results=rows.drop(columns="_order"), ledger=ledger,
                  ranking=_ranking(spec, summary, ledger, info), summary=summary, rate_quality=rq,
-                 reported=_reported(spec, summary), metric_info=info, codec_meta={c: codec_meta[c] for c in ops
-                                                                                  if c in codec_meta},
+                 reported=_reported(spec, summary), metric_info=info,
+                 codec_meta={c: codec_meta[c] for c in [*ops, *lm_ids] if c in codec_meta},
                  notes=notes)
 
 

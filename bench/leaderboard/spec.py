@@ -13,6 +13,8 @@ beside the reproduced ones as ``reported`` rows, each with the source it comes f
     judges: {}                      # metric -> "model@revision" for model-based metrics
     op_points: ["opus@*", g711@64kbps]
     primary: stoi
+    # a codec-LM board lists `lms: [csm-1b, "valle*"]` (ids or globs) with generation tasks, and may
+    # rank summary metrics such as wer:whisper-large-v3 (built from the stored asr_errors / asr_ref_words)
     reported:
       - {codec: opus@6kbps, metric: stoi, value: 0.9, dataset: embedded,
          source: {paper: "Author et al. 2024, arXiv 0000.00000", table: "Table 2"}}
@@ -61,6 +63,8 @@ class LeaderboardSpec:
     metrics: tuple[str, ...]
     op_points: tuple[str, ...]
     primary: str
+    lms: tuple[str, ...] = ()
+    """Codec-LM ids or globs (generation tasks); a board lists op-points, codec-LMs, or both."""
     title: str = ""
     description: str = ""
     judges: dict[str, str | None] = field(default_factory=dict)
@@ -69,7 +73,22 @@ class LeaderboardSpec:
     path: Path | None = None
 
     def expected_judge(self, metric: str) -> str | None:
-        return self.judges.get(metric)
+        """The judge a stored metric's rows must name: its own entry, or that of a summary metric built from it."""
+        if metric in self.judges:
+            return self.judges[metric]
+        from bench.analysis.corpus import inputs_of
+
+        return next((j for m, j in self.judges.items() if metric in inputs_of(m)), None)
+
+    @property
+    def stored_metrics(self) -> tuple[str, ...]:
+        """The per-utterance metrics the rows must hold (summary metrics such as ``wer:J`` need their inputs)."""
+        from bench.analysis.corpus import inputs_of
+
+        out: list[str] = []
+        for m in self.metrics:
+            out.extend(x for x in inputs_of(m) if x not in out)
+        return tuple(out)
 
 
 def _strings(doc: dict[str, Any], key: str, where: str) -> tuple[str, ...]:
@@ -116,7 +135,7 @@ def parse_spec(doc: Any, name: str, path: Path | None = None) -> LeaderboardSpec
     where = str(path or name)
     if not isinstance(doc, dict):
         raise UsageError(f"{where}: a leaderboard spec must be a YAML mapping")
-    known = {"name", "title", "description", "tasks", "datasets", "metrics", "judges", "op_points",
+    known = {"name", "title", "description", "tasks", "datasets", "metrics", "judges", "op_points", "lms",
              "primary", "reported"}
     unknown = sorted(set(doc) - known)
     if unknown:
@@ -130,10 +149,13 @@ def parse_spec(doc: Any, name: str, path: Path | None = None) -> LeaderboardSpec
     judges = doc.get("judges") or {}
     if not isinstance(judges, dict) or not all(k in metrics for k in judges):
         raise UsageError(f"{where}: 'judges' must map listed metrics to judge ids")
+    if not doc.get("op_points") and not doc.get("lms"):
+        raise UsageError(f"{where}: list 'op_points' (codecs), 'lms' (codec-LMs), or both")
     return LeaderboardSpec(
         name=name, title=str(doc.get("title") or name), description=str(doc.get("description") or ""),
         tasks=_strings(doc, "tasks", where), datasets=_strings(doc, "datasets", where), metrics=metrics,
-        op_points=_strings(doc, "op_points", where), primary=str(primary),
+        op_points=_strings(doc, "op_points", where) if doc.get("op_points") else (),
+        lms=_strings(doc, "lms", where) if doc.get("lms") else (), primary=str(primary),
         judges={str(k): (str(v) if v is not None else None) for k, v in judges.items()},
         reported=_reported(doc.get("reported"), where), path=path,
     )

@@ -33,12 +33,18 @@ def _audit(r: Mapping) -> Cell:
 
 def ranking_table(ranking: pd.DataFrame, metrics: Sequence[str], primary: str,
                   directions: Mapping[str, str]) -> Table:
-    """One (dataset, task) ranking: op-points ordered by the primary metric, every metric with CI."""
-    columns = [Column("Rank", f"by {primary}", numeric=True), Column("Op-point"), Column("Family"),
-               Column("Declared kbps", numeric=True),
-               Column("Measured kbps", "token codecs: nominal; bitstream codecs: payload", numeric=True),
-               Column("Entropy kbps", "unigram / conditional on previous frame (token codecs)", numeric=True),
-               Column("Bitrate audit", "declared vs measured, ±1 %")]
+    """One (dataset, task) ranking: op-points (or codec-LMs) ordered by the primary metric, every metric with CI.
+
+    Codec-LM rankings have no ledger (an LM has no bitrate), so their bitrate columns are left out.
+    """
+    rated = "kind" in ranking and ranking["kind"].notna().any()
+    columns = [Column("Rank", f"by {primary}", numeric=True), Column("Op-point" if rated else "Codec-LM"),
+               Column("Family")]
+    if rated:
+        columns += [Column("Declared kbps", numeric=True),
+                    Column("Measured kbps", "token codecs: nominal; bitstream codecs: payload", numeric=True),
+                    Column("Entropy kbps", "unigram / conditional on previous frame (token codecs)", numeric=True),
+                    Column("Bitrate audit", "declared vs measured, ±1 %")]
     decimals = {m: metric_decimals(ranking[f"{m}_mean"], ranking[f"{m}_ci_low"], ranking[f"{m}_ci_high"])
                 for m in metrics}
     best = {}
@@ -55,8 +61,9 @@ def ranking_table(ranking: pd.DataFrame, metrics: Sequence[str], primary: str,
         ent = Cell(f"{format_kbps(uni)} / {format_kbps(cond)}", uni) if uni is not None else Cell(MISSING)
         rank = _num(r["rank"])
         row = [Cell(f"{rank:.0f}" if rank is not None else MISSING, rank), Cell(str(r["codec"]), str(r["codec"])),
-               Cell(str(r["family"] or ""), str(r["family"] or "")), _kbps(r.get("declared_bps")),
-               _kbps(r.get("measured_bps")), ent, _audit(r)]
+               Cell(str(r["family"] or ""), str(r["family"] or ""))]
+        if rated:
+            row += [_kbps(r.get("declared_bps")), _kbps(r.get("measured_bps")), ent, _audit(r)]
         for m in metrics:
             mean = _num(r[f"{m}_mean"])
             n, nf = r[f"{m}_n"], r[f"{m}_n_failed"]
@@ -67,8 +74,8 @@ def ranking_table(ranking: pd.DataFrame, metrics: Sequence[str], primary: str,
                 row.append(Cell(format_ci(mean, r[f"{m}_ci_low"], r[f"{m}_ci_high"], decimals[m]), mean, title,
                                 m in best and mean == best[m]))
         rows.append(row)
-    return Table(columns, rows, note=f"Ranked by {primary}; bold: best mean per metric. Bitrates measured on "
-                                     "the evaluated items.")
+    note = f"Ranked by {primary}; bold: best mean per metric."
+    return Table(columns, rows, note=note + (" Bitrates measured on the evaluated items." if rated else ""))
 
 
 def ledger_table(ledger: pd.DataFrame) -> Table:

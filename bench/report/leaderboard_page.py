@@ -65,13 +65,13 @@ class LeaderboardPage:
 
 
 def build_page(board: Board) -> LeaderboardPage:
-    from bench.leaderboard.build import methods
+    from bench.leaderboard.build import methods, metric_direction
 
     spec = board.spec
     styles = family_styles(board.summary["codec_family"].fillna("").astype(str)) if len(board.summary) else {}
     sections = []
     for idx, ((dataset, task), ranking) in enumerate(board.ranking.groupby(["dataset", "task"], sort=True), 1):
-        directions = {r.metric: r.direction for r in board.rate_quality if (r.dataset, r.task) == (dataset, task)}
+        directions = {m: metric_direction(board.summary, m, board.metric_info) for m in spec.metrics}
         title = f"{task} on {dataset}"
         sec = BoardSection(title, f"s{idx}-{slug(title)}", ranking_table(ranking, spec.metrics, spec.primary, directions))
         for rq in (r for r in board.rate_quality if (r.dataset, r.task) == (dataset, task)):
@@ -89,8 +89,9 @@ def build_page(board: Board) -> LeaderboardPage:
         sections.append(sec)
     header = [("Leaderboard", spec.name), ("Tasks", ", ".join(spec.tasks)), ("Datasets", ", ".join(spec.datasets)),
               ("Metrics", ", ".join(spec.metrics)), ("Primary", spec.primary),
-              ("Op-points", f"{board.ranking['codec'].nunique() if len(board.ranking) else 0} "
-                            f"({', '.join(spec.op_points)})"),
+              *([("Op-points", f"{len(set(board.ledger['codec'])) if len(board.ledger) else 0} "
+                                f"({', '.join(spec.op_points)})")] if spec.op_points else []),
+              *([("Codec-LMs", ", ".join(spec.lms))] if spec.lms else []),
               ("Result rows", str(len(board.results)))]
     sources = [f"{s.run_id} (updated {s.updated}, git {(s.meta.get('provenance') or {}).get('git', 'unknown')}, "
                f"dataset {s.meta.get('dataset', {}).get('name')} manifest "
@@ -126,7 +127,8 @@ def render_leaderboard_markdown(page: LeaderboardPage) -> str:
             if rq.bd_rate is not None and rq.bd_quality is not None:
                 out.append("#### BD-rate matrix\n\n" + md_table(rq.bd_rate, "Fewer than two families."))
                 out.append("#### BD-quality matrix\n\n" + md_table(rq.bd_quality, "Fewer than two families."))
-    out.append("## Bitrate ledger\n\n" + md_table(page.ledger, "No ledger."))
+    if page.ledger.rows:
+        out.append("## Bitrate ledger\n\n" + md_table(page.ledger, "No ledger."))
     if page.reported.rows:
         out.append("## Reported vs reproduced\n\n" + md_table(page.reported, "No reported figures."))
     out.append("## Methods and sources\n\n" + "".join(f"- **{md_escape(k)}**: {md_escape(v)}\n"
