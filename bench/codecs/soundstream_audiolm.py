@@ -13,9 +13,11 @@ checkpoint whose config differs is refused with the fields that differ.
 
 from __future__ import annotations
 
+import importlib
 import importlib.util
 import io
 import pickle
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -62,6 +64,46 @@ def config_mismatch(config: dict[str, Any]) -> list[str]:
     return out
 
 
+def import_availability(modules: Sequence[str], extra: str) -> tuple[bool, str]:
+    """Whether lucidrains' packages import here, and which optional extra installs them if not.
+
+    They import torchaudio at import time, so being installed is not enough: a torchaudio built for
+    another torch fails there, and that reason is reported instead of a traceback per cell.
+    """
+    missing = [m for m in modules if importlib.util.find_spec(m) is None]
+    if missing:
+        return False, (f"needs the Python package(s) {', '.join(missing)}: install the optional extra "
+                       f"`pip install 'codecbench[{extra}]'` (it imports torchaudio: install it where "
+                       "torchaudio matches your torch)")
+    for module in modules:
+        try:
+            importlib.import_module(module)
+        except Exception as exc:  # torchaudio beside a mismatched torch fails at import
+            return False, f"{module} does not import here ({type(exc).__name__}: {exc})"
+    return True, ""
+
+
+def read_soundstream_checkpoint(path: Path) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
+    """(constructor kwargs, state dict) of a SoundStream checkpoint, the EMA weights when it has them."""
+    package = load_state_dict(path)
+    if not isinstance(package, dict) or "config" not in package:
+        raise WeightsUnavailableError(f"{path}: not an audiolm-pytorch checkpoint (no 'config' entry)")
+    config = read_config(package["config"])
+    state = package.get("ema_model") or package["model"]
+    if "ema_model" in package:
+        state = {k[len("ema_model."):]: v for k, v in state.items() if k.startswith("ema_model.")}
+    return config, state
+
+
+def build_soundstream(config: dict[str, Any], state: dict[str, torch.Tensor]) -> torch.nn.Module:
+    """audiolm-pytorch's SoundStream with the checkpoint's weights, strictly."""
+    from audiolm_pytorch import SoundStream
+
+    model = SoundStream(**config)
+    model.load_state_dict(state, strict=True)
+    return model.eval()
+
+
 META = CodecMeta(
     id="soundstream_audiolm@4kbps",
     family="soundstream_audiolm",
@@ -91,14 +133,7 @@ class AudioLMSoundStreamCodec(TokenCodec):
     random_init_supported = False
 
     def availability(self) -> tuple[bool, str]:
-        if importlib.util.find_spec("audiolm_pytorch") is None:
-            return False, ("needs the optional extra audiolm-pytorch (`pip install 'codecbench[audiolm]'`), "
-                           "which imports torchaudio: install it where torchaudio matches your torch")
-        try:
-            import audiolm_pytorch  # noqa: F401
-        except Exception as exc:  # torchaudio beside a mismatched torch fails at import
-            return False, f"audiolm-pytorch does not import here ({type(exc).__name__}: {exc})"
-        return True, ""
+        return import_availability(self.requires, "audiolm")
 
     def weights_status(self) -> tuple[bool, str]:
         return False, "no public weights: pass --weights PATH to your audiolm-pytorch SoundStream checkpoint"
@@ -107,21 +142,11 @@ class AudioLMSoundStreamCodec(TokenCodec):
         raise CodecError(f"{self.meta.id}: random init would need audiolm-pytorch; check it with --weights")
 
     def build_pretrained(self, path: Path) -> torch.nn.Module:
-        from audiolm_pytorch import SoundStream
-
-        package = load_state_dict(path)
-        if not isinstance(package, dict) or "config" not in package:
-            raise WeightsUnavailableError(f"{path}: not an audiolm-pytorch checkpoint (no 'config' entry)")
-        config = read_config(package["config"])
+        config, state = read_soundstream_checkpoint(path)
         differs = config_mismatch(config)
         if differs:
             raise WeightsUnavailableError(f"{path}: config differs from {self.meta.id}: {'; '.join(differs)}")
-        state = package.get("ema_model") or package["model"]
-        if "ema_model" in package:
-            state = {k[len("ema_model."):]: v for k, v in state.items() if k.startswith("ema_model.")}
-        model = SoundStream(**config)
-        model.load_state_dict(state, strict=True)
-        return model
+        return build_soundstream(config, state)
 
     def encode_frames(self, audio: torch.Tensor) -> torch.Tensor:
         model = self._require_model()
