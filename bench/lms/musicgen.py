@@ -9,6 +9,7 @@ files (which cannot be fetched offline); its output is noise, which is what the 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -34,26 +35,32 @@ class MusicGen(CodecLM):
     model_class = "MusicgenForConditionalGeneration"
 
     def load(self, device: str | torch.device = "cpu", path: Path | None = None, random_init: bool = False) -> None:
-        import transformers
-
         torch.set_flush_denormal(True)
         self.device = torch.device(device)
         self.random_init = random_init
-        cls = getattr(transformers, self.model_class)
-        if random_init:
-            torch.manual_seed(0)
-            self.model = cls(self.tiny_config())
-            for layer in self.model.audio_encoder.quantizer.layers:  # zero-initialised: every code would decode alike
-                layer.codebook.embed.normal_()
-            self.processor = None
-        else:
-            root = resolve_weights(self.meta, path)  # type: ignore[arg-type]  # duck-typed meta
-            self.model = cls.from_pretrained(root)
-            self.processor = transformers.AutoProcessor.from_pretrained(root)
+        self.model, self.processor = self.build_random() if random_init else self.build_pretrained(path)
         self.model = self.model.eval().to(self.device)
         self.sample_rate = int(self.model.config.audio_encoder.sampling_rate)
         self.frame_rate = float(self.model.config.audio_encoder.frame_rate)
         self.loaded = True
+
+    def build_pretrained(self, path: Path | None) -> tuple[Any, Any]:
+        """(model, text processor) from the transformers checkpoint on disk."""
+        import transformers
+
+        root = resolve_weights(self.meta, path)  # type: ignore[arg-type]  # duck-typed meta
+        return (getattr(transformers, self.model_class).from_pretrained(root),
+                transformers.AutoProcessor.from_pretrained(root))
+
+    def build_random(self) -> tuple[Any, None]:
+        """A tiny seeded model of the same classes; no processor (byte tokens stand in for T5's)."""
+        import transformers
+
+        torch.manual_seed(0)
+        model = getattr(transformers, self.model_class)(self.tiny_config())
+        for layer in model.audio_encoder.quantizer.layers:  # zero-initialised: every code would decode alike
+            layer.codebook.embed.normal_()
+        return model, None
 
     def tiny_config(self):
         from transformers import EncodecConfig, MusicgenConfig, MusicgenDecoderConfig, T5Config
@@ -82,7 +89,8 @@ class MusicGen(CodecLM):
         max_new = max(int(request.max_duration_s * self.frame_rate), 8)
         extra = {}
         if self.random_init:
-            extra = {"decoder_start_token_id": 64, "pad_token_id": 64}
+            pad = self.model.config.decoder.pad_token_id
+            extra = {"decoder_start_token_id": pad, "pad_token_id": pad}
         with torch.inference_mode():
             out = self.model.generate(**self._text_inputs(request.text), do_sample=True, max_new_tokens=max_new,
                                       return_dict_in_generate=True, **extra)
