@@ -14,6 +14,7 @@ import pytest
 import torch
 
 import bench.lms.uslm as uslm
+import bench.lms.vallex as vallex
 from bench.errors import CodecError, WeightsUnavailableError
 from bench.lms import lms
 from bench.lms.base import GenerationRequest
@@ -21,7 +22,7 @@ from bench.lms.trainer_checkpoint import read_model_state
 from bench.lms.valle_arch import Sampling, ValleConfig, ValleModel, model_from_state, sample_code
 
 FIXTURE = Path(__file__).parent / "fixtures" / "valle_state_dicts.json"
-FULL = {"uslm": uslm.FULL}
+FULL = {"uslm": uslm.FULL, "valle-x": vallex.FULL}
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -53,7 +54,7 @@ def test_full_size_state_dict_matches_upstream_key_for_key(lm_id):
     assert mine == expected["state_dict"]
     assert sum(p.numel() for p in model.parameters()) == expected["n_parameters"]
     assert ValleConfig.from_state_dict(model.state_dict(), n_heads=16, prefix_mode=FULL[lm_id].prefix_mode) \
-        == FULL[lm_id]
+        == FULL[lm_id]  # BOS row, language embeddings, vocabularies and depth are read back from the shapes
 
 
 def test_nar_output_layers_are_tied_to_the_next_embeddings():
@@ -133,6 +134,60 @@ def test_missing_uslm_weights_name_what_to_fetch(tmp_path, monkeypatch):
     assert "hf://fnlp/USLM" in text and uslm.CHECKPOINT in text and uslm.SYMBOLS in text and "--weights" in text
 
 
+def _bpe_file(path: Path) -> None:
+    """A phoneme tokenizer file shaped like VALL-E X's bpe_69.json: special tokens, characters, no merges."""
+    from tokenizers import Tokenizer, models, pre_tokenizers
+
+    chars = sorted(set("_.,!?ˈˌ") | set("abdefghiklmnoprstuvwzæðŋɑɔəɛɪɫɹʃʊʒθ"))
+    vocab = {t: i for i, t in enumerate(["[UNK]", "[CLS]", "[SEP]", "[PAD]", "[MASK]", *chars])}
+    tok = Tokenizer(models.BPE(vocab=vocab, merges=[], unk_token="[UNK]"))
+    tok.pre_tokenizer = pre_tokenizers.Whitespace()
+    tok.save(str(path))
+
+
+def test_vallex_checkpoint_layout_loads_with_its_bpe_file(tmp_path):
+    pytest.importorskip("eng_to_ipa")
+    torch.manual_seed(4)
+    cfg = replace(vallex.TINY, n_heads=vallex.FULL.n_heads)
+    source = ValleModel(cfg).eval()
+    _trainer_checkpoint(tmp_path / vallex.CHECKPOINT, source.state_dict(), tmp_path / "ran")
+    _bpe_file(tmp_path / vallex.BPE_FILE)
+    lm = lms.get("valle-x").build()
+    model = lm.load_pretrained(tmp_path).eval()
+    assert model.cfg == cfg and model.cfg.n_languages == 3 and model.cfg.prepend_bos
+    ids, langs = lm.text_ids(GenerationRequest("tts", text="Hello world!", prompt_text="the dog"))
+    phonemes = "ðə_dɔg." + "hɛˈloʊ_wəɹɫd!"
+    vocab = lm.phonemes.tokenizer.get_vocab()
+    assert ids.tolist() == [vocab[c] for c in phonemes]  # one id per phoneme character
+    assert langs.tolist() == [0] * len(phonemes)  # English
+    text, prompt = ids, torch.randint(0, 1024, (5, 8))
+    a = source.generate(text, prompt, 6, torch.Generator().manual_seed(0), languages=langs)
+    b = model.generate(text, prompt, 6, torch.Generator().manual_seed(0), languages=langs)
+    assert torch.equal(a, b)
+
+
+def test_missing_vallex_weights_and_tokenizer_name_what_to_fetch(tmp_path, monkeypatch):
+    import huggingface_hub.constants
+
+    import bench.codecs.weights
+
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+    monkeypatch.setenv("CODECBENCH_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("CODECBENCH_CONFIG", str(tmp_path / "config.yaml"))
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
+    lm = lms.get("valle-x").build()
+    with pytest.raises(WeightsUnavailableError, match=r"hf://Plachta/VALL-E-X.*vallex-checkpoint\.pt.*--weights"):
+        lm.load()
+
+    def offline(*args, **kwargs):
+        raise OSError("no network")
+
+    monkeypatch.setattr(bench.codecs.weights.urllib.request, "urlopen", offline)
+    _trainer_checkpoint(tmp_path / "ck" / vallex.CHECKPOINT, ValleModel(vallex.TINY).state_dict(), tmp_path / "ran")
+    with pytest.raises(WeightsUnavailableError, match=r"raw.githubusercontent.com/Plachtaa/VALL-E-X/3faaf8c.*bpe_69"):
+        lm.load_pretrained(tmp_path / "ck")
+
+
 # -- sampling and stopping ------------------------------------------------------------------------
 
 
@@ -163,6 +218,17 @@ def test_espeak_phonemes_as_uslm_splits_them():
     assert symbols.count("_") == 1 and symbols[-1] == "!" and "," in symbols
     assert "oʊ" in symbols  # a diphthong stays one symbol; phone separators are gone
     assert "|" not in symbols and not any(" " in s for s in symbols)
+
+
+def test_vallex_english_frontend():
+    pytest.importorskip("eng_to_ipa")
+    assert vallex.english_ipa("Hello world!") == "hɛˈloʊ wəɹɫd!"
+    assert vallex.english_ipa("the dog") == "ðə dɔg."  # a final full stop unless punctuation ends it
+    assert vallex.spell_numbers("in 1984, the 21st of $2.05 or 2005") == \
+        "in nineteen eighty-four, the twenty-first of two dollars, five cents or two thousand five"
+    assert vallex.english_ipa("Mr. Smith") == vallex.english_ipa("mister smith")
+    with pytest.raises(CodecError, match="English only"):
+        vallex.PhonemeIds(None, 2048)("你好")
 
 
 # -- tiny random builds end to end ----------------------------------------------------------------
@@ -202,3 +268,39 @@ def test_tiny_uslm_resynthesises_through_speechtokenizer(tiny_uslm):
     r = tiny_uslm.resynthesize(_speech(0.5, 16000), 16000)
     assert r.sample_rate == 16000 and r.codes is not None and r.codes.shape[:2] == (1, 8)
     assert r.audio.size == 8000 and np.all(np.isfinite(r.audio))
+
+
+@pytest.fixture(scope="module")
+def tiny_vallex():
+    pytest.importorskip("eng_to_ipa")
+    lm = lms.get("valle-x").build()
+    lm.load(random_init=True)
+    return lm
+
+
+def test_tiny_vallex_tts_end_to_end(tiny_vallex):
+    lm = tiny_vallex
+    req = dict(text="a short test", prompt_audio=_speech(1.0, 16000), prompt_sample_rate=16000,
+               prompt_text="hello there", max_duration_s=0.4)
+    a = lm.generate(GenerationRequest("tts", seed=1, **req))
+    b = lm.generate(GenerationRequest("tts", seed=1, **req))
+    c = lm.generate(GenerationRequest("tts", seed=2, **req))
+    assert a.sample_rate == 24000 and a.codes is not None and a.codes.shape == (1, 8, 30)  # 0.4 s × 75 Hz cap
+    assert a.codes.min() >= 0 and a.codes.max() < 1024
+    assert a.audio.ndim == 1 and a.audio.size == 30 * 320 and np.all(np.isfinite(a.audio))
+    assert np.sqrt(np.mean(a.audio ** 2)) > 1e-4
+    np.testing.assert_array_equal(a.codes, b.codes)
+    np.testing.assert_array_equal(a.audio, b.audio)
+    assert not np.array_equal(a.codes, c.codes) and not np.array_equal(a.audio, c.audio)
+    bare = lm.generate(GenerationRequest("tts", text="no prompt at all", seed=0, max_duration_s=0.2))
+    assert bare.codes is not None and bare.codes.shape == (1, 8, 15)  # VALL-E X also speaks without a prompt
+    with pytest.raises(CodecError, match="does not do"):
+        lm.generate(GenerationRequest("continuation", **req))
+    with pytest.raises(CodecError, match="empty text"):
+        lm.generate(GenerationRequest("tts", text=" ", **{k: v for k, v in req.items() if k != "text"}))
+
+
+def test_tiny_vallex_resynthesises_through_encodec(tiny_vallex):
+    r = tiny_vallex.resynthesize(_speech(0.5, 16000), 16000)
+    assert r.sample_rate == 24000 and r.codes is not None and r.codes.shape[:2] == (1, 8)
+    assert r.audio.size == 12000 and np.all(np.isfinite(r.audio))

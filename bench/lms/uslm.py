@@ -153,10 +153,10 @@ class USLM(ValleCodecLM):
     sampling = Sampling(stop_on_greedy_eos=True)
     requires_prompt = True
 
-    def tiny_config(self) -> ValleConfig:
+    def build_random(self) -> ValleModel:
         self.phonemizer = EspeakPhonemizer()
         self.symbols = SymbolIds(None, TINY.n_text_tokens)
-        return TINY
+        return ValleModel(TINY)
 
     def load_pretrained(self, path: Path | None) -> ValleModel:
         ckpt, symbols = find_files(resolve_weights(self.meta, path))  # type: ignore[arg-type]  # duck-typed meta

@@ -20,7 +20,7 @@ import torch
 from bench.codecs.base import Codec, Codes
 from bench.errors import CodecError
 from bench.lms.base import CodecLM, Generated, GenerationRequest, resample, to_mono
-from bench.lms.valle_arch import Sampling, ValleConfig, ValleModel
+from bench.lms.valle_arch import Sampling, ValleModel
 
 #: Upstream's AR length limit: stop after 16 frames per text token.
 FRAMES_PER_TEXT_TOKEN = 16
@@ -40,12 +40,12 @@ class ValleCodecLM(CodecLM):
 
     # -- what a family provides ------------------------------------------------------------------
     @abstractmethod
-    def tiny_config(self) -> ValleConfig:
-        """The real structure, narrow and shallow, with the real vocabularies."""
+    def build_random(self) -> ValleModel:
+        """The real structure, narrow and shallow, with the real vocabularies; its text frontend without files."""
 
     @abstractmethod
     def load_pretrained(self, path: Path | None) -> ValleModel:
-        """The official checkpoint (and its text-token files), strictly loaded."""
+        """The official checkpoint, strictly loaded, and its text frontend with the checkpoint's token files."""
 
     @abstractmethod
     def text_ids(self, request: GenerationRequest) -> tuple[torch.Tensor, torch.Tensor | None]:
@@ -60,7 +60,7 @@ class ValleCodecLM(CodecLM):
         self.random_init = random_init
         if random_init:
             torch.manual_seed(0)
-            model = ValleModel(self.tiny_config())
+            model = self.build_random()
         else:
             model = self.load_pretrained(path)
         self.model = model.eval().to(self.device)
@@ -75,17 +75,19 @@ class ValleCodecLM(CodecLM):
         self.loaded = True
 
     # -- codec -----------------------------------------------------------------------------------
-    def encode(self, audio: np.ndarray, sample_rate: int) -> torch.Tensor:
-        """Codes [K, T] of mono ``audio`` through the LM's codec."""
-        x = torch.from_numpy(resample(to_mono(audio), sample_rate, self.sample_rate))
+    def at_codec_rate(self, audio: np.ndarray, sample_rate: int) -> torch.Tensor:
+        return torch.from_numpy(resample(to_mono(audio), sample_rate, self.sample_rate))
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        """Codes [K, T] of mono audio ``x`` [N] at the codec's rate."""
         with torch.inference_mode():
             coded = self.codec.encode(x[None, None], torch.tensor([x.numel()]))
         assert isinstance(coded, Codes)
         return coded.item(0).to(self.device)
 
-    def decode(self, codes: torch.Tensor) -> np.ndarray:
-        """Mono float32 audio of codes [K, T]."""
-        n = int(round(codes.shape[-1] * self.sample_rate / self.frame_rate))
+    def decode(self, codes: torch.Tensor, n_samples: int | None = None) -> np.ndarray:
+        """Mono float32 audio of codes [K, T] (``n_samples`` long, else the frames' full length)."""
+        n = n_samples or int(round(codes.shape[-1] * self.sample_rate / self.frame_rate))
         with torch.inference_mode():
             audio, lengths = self.codec.decode(Codes(codes[None].cpu(), torch.tensor([codes.shape[-1]]), [n]))
         return audio[0].mean(0)[: int(lengths[0])].float().cpu().numpy().astype(np.float32)
@@ -96,8 +98,9 @@ class ValleCodecLM(CodecLM):
 
     def resynthesize(self, audio: np.ndarray, sample_rate: int) -> Generated:
         self._require_loaded()
-        codes = self.encode(audio, sample_rate)
-        return Generated(self.decode(codes), self.sample_rate, codes[None].cpu().numpy())
+        x = self.at_codec_rate(audio, sample_rate)
+        codes = self.encode(x)
+        return Generated(self.decode(codes, x.numel()), self.sample_rate, codes[None].cpu().numpy())
 
     # -- generation ------------------------------------------------------------------------------
     def _require_loaded(self) -> None:
@@ -112,7 +115,7 @@ class ValleCodecLM(CodecLM):
         if request.prompt_audio is not None:
             if request.prompt_sample_rate is None:
                 raise CodecError(f"{self.meta.id}: prompt audio without prompt_sample_rate")
-            prompt = self.encode(request.prompt_audio, request.prompt_sample_rate)
+            prompt = self.encode(self.at_codec_rate(request.prompt_audio, request.prompt_sample_rate))
         elif self.requires_prompt:
             raise CodecError(f"{self.meta.id}: zero-shot TTS needs a speaker prompt (prompt audio + its transcript)")
         else:
