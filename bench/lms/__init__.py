@@ -18,6 +18,10 @@ BUILTIN_LMS = (
     "bench.lms.moshi",
     "bench.lms.bark",
     "bench.lms.dia",
+    "bench.lms.audiogen",
+    "bench.lms.uslm",
+    "bench.lms.audiolm",
+    "bench.lms.soundstorm",
     "bench.lms.outputs",
 )
 

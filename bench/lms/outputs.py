@@ -38,9 +38,6 @@ def _row(id: str, family: str, tasks: set[str], codec: str, citation: str, notes
 ROWS = (
     _row("valle", "valle", {"tts", "continuation"}, "encodec_24khz@6kbps",
          "Wang et al., Neural Codec Language Models are Zero-Shot Text to Speech Synthesizers (arXiv:2301.02111)"),
-    _row("valle-x", "valle", {"tts", "continuation"}, "encodec_24khz@6kbps",
-         "Zhang et al., Speak Foreign Languages with Your Own Voice (VALL-E X, arXiv:2303.03926)",
-         "official weights are not released; community re-implementations' outputs can be scored here"),
     _row("musiclm", "musiclm", {"text_to_music"}, "SoundStream 24 kHz + w2v-BERT + MuLan tokens",
          "Agostinelli et al., MusicLM: Generating Music From Text (arXiv:2301.11325)"),
     _row("viola", "viola", {"tts", "continuation"}, "encodec_24khz@6kbps",
@@ -54,19 +51,9 @@ ROWS = (
          "Chen et al., LauraGPT: Listen, Attend, Understand, and Regenerate Audio with GPT (arXiv:2310.04673)"),
     _row("uniaudio", "uniaudio", {"tts", "continuation", "text_to_music", "text_to_audio"}, "UniAudio codec (16 kHz)",
          "Yang et al., UniAudio: An Audio Foundation Model Toward Universal Audio Generation (arXiv:2310.00704)",
-         "released checkpoint needs its own repository code; scored from its generated audio here"),
-    _row("audiolm", "audiolm", {"continuation"}, "SoundStream + w2v-BERT k-means tokens",
-         "Borsos et al., AudioLM: a Language Modeling Approach to Audio Generation (arXiv:2209.03143)",
-         "no official weights; audiolm-pytorch user checkpoints are scored from their outputs here"),
-    _row("soundstorm", "soundstorm", {"tts", "continuation"}, "SoundStream RVQ tokens",
-         "Borsos et al., SoundStorm: Efficient Parallel Audio Generation (arXiv:2305.09636)",
-         "no official weights; soundstorm-pytorch user checkpoints are scored from their outputs here"),
-    _row("uslm", "uslm", {"tts"}, "speechtokenizer@rvq8",
-         "Zhang et al., SpeechTokenizer: Unified Speech Tokenizer for Speech Language Models (arXiv:2308.16692)",
-         "AR + NAR over SpeechTokenizer tokens; not wrapped in this version, scored from generated audio"),
-    _row("audiogen", "audiogen", {"text_to_audio"}, "encodec 16 kHz (AudioGen)",
-         "Kreuk et al., AudioGen: Textually Guided Audio Generation (arXiv:2209.15352)",
-         "audiocraft is not a dependency; scored from generated audio (audiocraft can produce the folder)"),
+         ("its release (github yangdongchao/UniAudio, hf Dongchao/UniAudio) runs only inside its own repository: a "
+         "multi-scale transformer over seven tokenizers, incl. its own 16 kHz codec, a HuBERT k-means semantic "
+         "tokenizer and a lexicon-based phone tokenizer; not ported here, so it is scored from its generated audio")),
 )
 
 
