@@ -216,19 +216,31 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 
 def cmd_fetch(args: argparse.Namespace) -> int:
+    """Weights of codec op-points and codec-LMs (their text encoders and tokenizer files too)."""
+    import fnmatch
+
     from bench.codecs import codecs
     from bench.errors import WeightsUnavailableError
+    from bench.lms import lms
 
+    def is_lm(name: str) -> bool:  # an LM id, or a glob that names LMs and no op-point
+        hits = set(fnmatch.filter(lms.names(), name))
+        return name in lms or (bool(hits) and not fnmatch.filter(codecs.names(), name))
+
+    lm_names = [n for n in args.codecs if is_lm(n)]
+    fetchers = [(n, lambda n=n: [codecs.get(n).build().fetch_weights()])
+                for n in codecs.resolve(",".join(x for x in args.codecs if x not in lm_names), [])]
+    fetchers += [(n, lambda n=n: lms.get(n).build().fetch_weights()) for n in lms.resolve(",".join(lm_names), [])]
     failed = 0
-    for name in codecs.resolve(",".join(args.codecs), []):
+    for name, fetch in fetchers:
         try:
-            path = codecs.get(name).build().fetch_weights()
-            print(f"{name}: {path if path is not None else 'nothing to fetch'}")
+            paths = [p for p in fetch() if p is not None]
+            print(f"{name}: {', '.join(map(str, paths)) if paths else 'nothing to fetch'}")
         except WeightsUnavailableError as exc:
             failed += 1
             print(f"{name}: {exc}", file=sys.stderr)
     if failed:
-        raise UsageError(f"{failed} op-point(s) could not be fetched (see above)")
+        raise UsageError(f"{failed} op-point(s) or codec-LM(s) could not be fetched (see above)")
     return 0
 
 

@@ -316,3 +316,22 @@ def test_codec_lm_leaderboard_is_rebuilt_from_raw_rows(tmp_path):
     assert ranking["wer:pocketsphinx_mean"].tolist() == pytest.approx(wer.sort_values().tolist(), rel=1e-5)  # CSV: 6 digits
     md = (tmp_path / "pub" / "reports" / "lm-board" / "README.md").read_text()
     assert "| Rank | Codec-LM |" in md and "Bitrate ledger" not in md and "kbps" not in md.split("## Methods")[0]
+
+
+def test_fetch_names_codec_lms_and_their_extra_sources(tmp_path, monkeypatch, capsys):
+    """`codecbench fetch` takes codec-LM ids too and fetches what else they need (codec, text encoder)."""
+    import huggingface_hub.constants
+
+    from bench.cli import main
+
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+    monkeypatch.setenv("CODECBENCH_CONFIG", str(tmp_path / "config.yaml"))
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
+    assert [m.id for m in lms.get("audiogen-medium").build().weight_sources()] == ["audiogen-medium", "t5-large"]
+    assert [m.id for m in lms.get("uslm").build().weight_sources()] == ["uslm", "speechtokenizer@4kbps"]
+    assert lms.get("valle").build().weight_sources() == []  # generated-folder rows fetch nothing
+    assert main(["fetch", "g711@64kbps", "csm-1b", "valle"]) != 0
+    out, err = capsys.readouterr()
+    assert "1 op-point(s) or codec-LM(s) could not be fetched" in err
+    assert "g711@64kbps: nothing to fetch" in out and "valle: nothing to fetch" in out
+    assert "csm-1b:" in err and "hf://sesame/csm-1b" in err and "--lm-path csm-1b=PATH" in err

@@ -131,7 +131,8 @@ def test_missing_uslm_weights_name_what_to_fetch(tmp_path, monkeypatch):
     with pytest.raises(WeightsUnavailableError) as err:
         lms.get("uslm").build().load()
     text = str(err.value)
-    assert "hf://fnlp/USLM" in text and uslm.CHECKPOINT in text and uslm.SYMBOLS in text and "--weights" in text
+    assert "hf://fnlp/USLM" in text and uslm.CHECKPOINT in text and uslm.SYMBOLS in text and "--lm-path uslm=PATH" in text
+    assert "codecbench fetch uslm" in text
 
 
 def _bpe_file(path: Path) -> None:
@@ -176,7 +177,7 @@ def test_missing_vallex_weights_and_tokenizer_name_what_to_fetch(tmp_path, monke
     monkeypatch.setenv("CODECBENCH_CONFIG", str(tmp_path / "config.yaml"))
     monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
     lm = lms.get("valle-x").build()
-    with pytest.raises(WeightsUnavailableError, match=r"hf://Plachta/VALL-E-X.*vallex-checkpoint\.pt.*--weights"):
+    with pytest.raises(WeightsUnavailableError, match=r"hf://Plachta/VALL-E-X.*vallex-checkpoint\.pt.*--lm-path valle-x=PATH"):
         lm.load()
 
     def offline(*args, **kwargs):
@@ -184,7 +185,8 @@ def test_missing_vallex_weights_and_tokenizer_name_what_to_fetch(tmp_path, monke
 
     monkeypatch.setattr(bench.codecs.weights.urllib.request, "urlopen", offline)
     _trainer_checkpoint(tmp_path / "ck" / vallex.CHECKPOINT, ValleModel(vallex.TINY).state_dict(), tmp_path / "ran")
-    with pytest.raises(WeightsUnavailableError, match=r"raw.githubusercontent.com/Plachtaa/VALL-E-X/3faaf8c.*bpe_69"):
+    with pytest.raises(WeightsUnavailableError, match=r"codecbench fetch valle-x.*raw.githubusercontent.com/Plachtaa/"
+                                                      r"VALL-E-X/3faaf8c.*bpe_69.*or set `weights: \{valle-x.bpe_69"):
         lm.load_pretrained(tmp_path / "ck")
 
 

@@ -69,8 +69,11 @@ def _fetch_hint(meta: CodecMeta, src: WeightsSource) -> str:
              else f"{weights_cache_dir()}")
     files = f" files {', '.join(src.files)}" if src.files else ""
     rev = f" at revision {src.revision or (hub.revision if hub else None) or 'main'}"
-    return (f"fetch them with `codecbench fetch {meta.id}` (downloads {src.uri}{rev}{files} into {where}), "
-            f"or pass `--weights PATH` / set `weights: {{{meta.id}: PATH}}` in {config_path()}")
+    fetch_id = getattr(meta, "fetch_id", meta.id)  # a codec-LM's extra files come with the LM's fetch
+    option = getattr(meta, "local_path_option", "--weights PATH")  # codec-LMs: --lm-path ID=PATH
+    local = f"pass `{option}` / set" if option else "set"
+    return (f"fetch them with `codecbench fetch {fetch_id}` (downloads {src.uri}{rev}{files} into {where}), "
+            f"or {local} `weights: {{{meta.id}: PATH}}` in {config_path()}")
 
 
 def local_weights(meta: CodecMeta) -> Path | None:

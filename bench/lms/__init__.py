@@ -20,6 +20,7 @@ BUILTIN_LMS = (
     "bench.lms.dia",
     "bench.lms.audiogen",
     "bench.lms.uslm",
+    "bench.lms.vallex",
     "bench.lms.audiolm",
     "bench.lms.soundstorm",
     "bench.lms.outputs",

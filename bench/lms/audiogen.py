@@ -32,7 +32,7 @@ from bench.codecs.weights import resolve_weights
 from bench.errors import CodecError, WeightsUnavailableError
 from bench.lms import register_lm
 from bench.lms.audiocraft_package import AudiocraftConfig, read_audiocraft_package
-from bench.lms.base import Generated, GenerationRequest, LMMeta
+from bench.lms.base import Generated, GenerationRequest, LMMeta, WeightsAsset
 from bench.lms.musicgen import MusicGen
 
 LM_FILE, CODEC_FILE = "state_dict.bin", "compression_state_dict.bin"
@@ -538,11 +538,15 @@ class AudioGen(MusicGen):
         self.max_duration_s = lm.segment_duration
         return model, AutoTokenizer.from_pretrained(t5_root)
 
+    def _t5_meta(self, name: str) -> WeightsAsset:
+        return WeightsAsset(id=name, owner=self.meta.id, weights=T5_SOURCES[name])
+
+    def weight_sources(self) -> list[Any]:
+        return [*super().weight_sources(), *(self._t5_meta(name) for name in T5_SOURCES)]
+
     def _text_encoder_weights(self, name: str) -> Path:
-        source = T5_SOURCES[name]
-        t5_meta = LMMeta(id=name, family="t5", kind="model", tasks=self.meta.tasks, weights=source)
         try:
-            return resolve_weights(t5_meta, None)  # type: ignore[arg-type]  # duck-typed meta
+            return resolve_weights(self._t5_meta(name), None)  # type: ignore[arg-type]  # duck-typed meta
         except WeightsUnavailableError as exc:
             raise WeightsUnavailableError(f"{self.meta.id}: its text conditioner {name} is not part of the "
                                           f"AudioGen checkpoint and must be fetched separately — {exc}") from exc

@@ -48,6 +48,31 @@ class LMMeta:
         d["tasks"] = sorted(self.tasks)
         return d
 
+    @property
+    def local_path_option(self) -> str:
+        return f"--lm-path {self.id}=PATH"
+
+
+@dataclass(frozen=True)
+class WeightsAsset:
+    """A file a codec-LM needs from elsewhere (text encoder, tokenizer), resolved like weights.
+
+    ``id`` is its key in the config file's ``weights:`` table; ``codecbench fetch <owner>`` fetches it.
+    """
+
+    id: str
+    owner: str
+    weights: WeightsSource
+    local_path_option: str = ""
+
+    @property
+    def family(self) -> str:
+        return self.id
+
+    @property
+    def fetch_id(self) -> str:
+        return self.owner
+
 
 @dataclass(frozen=True)
 class GenerationRequest:
@@ -106,6 +131,20 @@ class CodecLM(ABC):
     def resynthesize(self, audio: np.ndarray, sample_rate: int) -> Generated:
         """Encode and decode ``audio`` through the LM's own audio tokenizer (codec ceiling, SIM-r)."""
         raise CodecError(f"{self.meta.id} has no audio tokenizer to resynthesise with")
+
+    def weight_sources(self) -> list[Any]:
+        """Metadata (``id`` + ``weights``) of every download the pretrained path needs; the LM's own first.
+
+        Models whose text encoder, tokenizer file or audio codec comes from elsewhere add those, so
+        ``codecbench fetch ID`` prepares an offline machine completely.
+        """
+        return [self.meta] if self.meta.weights is not None else []
+
+    def fetch_weights(self) -> list[Path]:
+        """Download every weight source ahead of time (``codecbench fetch``); [] when there is none."""
+        from bench.codecs.weights import resolve_weights
+
+        return [resolve_weights(m) for m in self.weight_sources()]
 
     def check_task(self, request: GenerationRequest) -> None:
         if request.task not in self.meta.tasks:

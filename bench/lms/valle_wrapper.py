@@ -13,6 +13,7 @@ import zlib
 from abc import abstractmethod
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -52,6 +53,12 @@ class ValleCodecLM(CodecLM):
         """Text token ids [S] of prompt transcript + target text, and per-token language ids (or None)."""
 
     # -- loading ---------------------------------------------------------------------------------
+    def weight_sources(self) -> list[Any]:
+        from bench.codecs import codecs
+
+        codec = codecs.get(self.meta.codec).meta  # prompts are coded and outputs decoded by it
+        return [*super().weight_sources(), *([codec] if codec.weights is not None else [])]
+
     def load(self, device: str | torch.device = "cpu", path: Path | None = None, random_init: bool = False) -> None:
         from bench.codecs import codecs
 

@@ -34,8 +34,8 @@ hashed ids (:func:`~bench.lms.valle_wrapper.fold_symbol_ids`).
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -43,7 +43,7 @@ from bench.codecs.base import WeightsSource
 from bench.codecs.weights import resolve_weights
 from bench.errors import CodecError, WeightsUnavailableError
 from bench.lms import register_lm
-from bench.lms.base import GenerationRequest, LMMeta
+from bench.lms.base import GenerationRequest, LMMeta, WeightsAsset
 from bench.lms.trainer_checkpoint import read_model_state
 from bench.lms.valle_arch import ValleConfig, ValleModel, model_from_state
 from bench.lms.valle_wrapper import ValleCodecLM, fold_symbol_ids
@@ -59,16 +59,7 @@ BPE_RESERVED = 5
 """Ids 0..4 of the BPE file are its special tokens ([UNK], [CLS], [SEP], [PAD], [MASK])."""
 
 
-@dataclass(frozen=True)
-class Asset:
-    """A file the LM needs beside its checkpoint, resolved like weights (config key: its id)."""
-
-    id: str
-    family: str
-    weights: WeightsSource
-
-
-BPE = Asset("valle-x.bpe_69", "valle-x.bpe_69", WeightsSource(
+BPE = WeightsAsset("valle-x.bpe_69", "valle-x", WeightsSource(
     uri=f"https://raw.githubusercontent.com/Plachtaa/VALL-E-X/{UPSTREAM_COMMIT}/utils/g2p/{BPE_FILE}",
     sha256="db43a20175019e43b58ae9de4324cbc0e7cc78040baff2617da171479bc301e0"))
 
@@ -188,6 +179,9 @@ class VallEX(ValleCodecLM):
     def build_random(self) -> ValleModel:
         self.phonemes = PhonemeIds(None, TINY.n_text_tokens)
         return ValleModel(TINY)
+
+    def weight_sources(self) -> list[Any]:
+        return [*super().weight_sources(), BPE]
 
     def load_pretrained(self, path: Path | None) -> ValleModel:
         ckpt, bpe = find_files(resolve_weights(self.meta, path))  # type: ignore[arg-type]  # duck-typed meta
