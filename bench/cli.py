@@ -154,6 +154,25 @@ def cmd_codecs(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_lms(args: argparse.Namespace) -> int:
+    from bench.lms import lms
+
+    rows = []
+    for _, entry in lms.items():
+        available, reason = entry.build().availability()
+        if available and entry.meta.kind == "outputs":
+            reason = "scores a folder of generated audio (--lm-path ID=FOLDER)"
+        rows.append({**entry.meta.to_dict(), "available": available, "reason": reason})
+    if args.format == "json":
+        print(json.dumps(rows, indent=2, default=str))
+        return 0
+    print(f"{'id':<16} {'family':<10} {'kind':<8} {'tasks':<32} available")
+    for r in rows:
+        mark = ("yes" + (f" ({r['reason']})" if r["reason"] else "")) if r["available"] else f"no: {r['reason']}"
+        print(f"{r['id']:<16} {r['family']:<10} {r['kind']:<8} {','.join(r['tasks']):<32} {mark}")
+    return 0
+
+
 def cmd_tasks(args: argparse.Namespace) -> int:
     from bench.task import tasks
 
@@ -329,6 +348,10 @@ def build_parser() -> argparse.ArgumentParser:
     c = sub.add_parser("codecs", help="list registered op-points with metadata and availability")
     c.add_argument("--format", choices=("table", "json"), default="table")
     c.set_defaults(func=cmd_codecs)
+
+    lm = sub.add_parser("lms", help="list registered codec-LMs with metadata and availability")
+    lm.add_argument("--format", choices=("table", "json"), default="table")
+    lm.set_defaults(func=cmd_lms)
 
     sub.add_parser("tasks", help="list tasks").set_defaults(func=cmd_tasks)
 

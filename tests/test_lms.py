@@ -335,3 +335,13 @@ def test_fetch_names_codec_lms_and_their_extra_sources(tmp_path, monkeypatch, ca
     assert "1 op-point(s) or codec-LM(s) could not be fetched" in err
     assert "g711@64kbps: nothing to fetch" in out and "valle: nothing to fetch" in out
     assert "csm-1b:" in err and "hf://sesame/csm-1b" in err and "--lm-path csm-1b=PATH" in err
+
+
+def test_cli_lists_codec_lms_with_availability(capsys):
+    from bench.cli import main
+
+    assert main(["lms", "--format", "json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert {r["family"] for r in rows} >= SURVEY and len(rows) == len(lms.names())
+    for r in rows:
+        assert isinstance(r["available"], bool) and (r["available"] or r["reason"])

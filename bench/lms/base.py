@@ -103,6 +103,8 @@ class CodecLM(ABC):
     """Base of codec-LM wrappers: availability, loading (pretrained or tiny random), generation."""
 
     requires: tuple[str, ...] = ()
+    extra: str = ""
+    """The optional-dependency group of codecbench that provides ``requires``, if any."""
 
     def __init__(self, meta: LMMeta):
         self.meta = meta
@@ -112,7 +114,8 @@ class CodecLM(ABC):
     def availability(self) -> tuple[bool, str]:
         missing = [n for n in self.requires if importlib.util.find_spec(n) is None]
         if missing:
-            return False, f"needs the Python package(s) {', '.join(missing)}"
+            hint = f": install the optional extra `pip install 'codecbench[{self.extra}]'`" if self.extra else ""
+            return False, f"needs the Python package(s) {', '.join(missing)}{hint}"
         return True, ""
 
     @abstractmethod

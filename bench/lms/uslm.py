@@ -150,6 +150,7 @@ def find_files(root: Path) -> tuple[Path, Path]:
            "VALL-E continuation = the TTS task's continuation setting; pretrained path not run here (no weights)")))
 class USLM(ValleCodecLM):
     requires = ("phonemizer",)
+    extra = "valle"
     sampling = Sampling(stop_on_greedy_eos=True)
     requires_prompt = True
 

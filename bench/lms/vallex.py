@@ -175,6 +175,7 @@ def find_files(root: Path) -> tuple[Path, Path | None]:
            "decoded by EnCodec, not Vocos; pretrained path not run here (no weights)")))
 class VallEX(ValleCodecLM):
     requires = ("eng_to_ipa", "inflect", "unidecode", "tokenizers", "transformers")
+    extra = "valle"
 
     def build_random(self) -> ValleModel:
         self.phonemes = PhonemeIds(None, TINY.n_text_tokens)
