@@ -161,3 +161,23 @@ def test_spec_errors_and_the_shipped_default():
     from bench.task import tasks
 
     assert set(default.metrics) == set(tasks.get("reconstruction").default_metrics)
+
+
+def test_shipped_specs_name_registered_metrics_judges_and_models():
+    """Every leaderboards/*.yaml parses; its stored metrics, judges and codec-LMs exist in the registries."""
+    from bench.judges import judges
+    from bench.lms import lms
+    from bench.metrics import metrics
+    from bench.task import tasks
+
+    for name, _ in tasks.items():  # generation tasks register their judge metrics when built
+        tasks.get(name)
+    for path in sorted((Path(__file__).resolve().parents[1] / "leaderboards").glob("*.yaml")):
+        spec = load_spec(path)
+        assert all(m in metrics for m in spec.stored_metrics), path
+        for metric, judge in spec.judges.items():
+            assert judge is not None and judge.split("@")[0] == metric.split(":")[1], (path, metric)
+            assert judges.get(judge.split("@")[0]).info.ref == judge, (path, judge)
+        for lm_id in spec.lms:
+            assert lm_id in lms and set(spec.tasks) <= {"zero_shot_tts", "continuation"}
+            assert {"zero_shot_tts": "tts"}.get(spec.tasks[0], "continuation") in lms.get(lm_id).meta.tasks
