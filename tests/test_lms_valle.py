@@ -105,7 +105,7 @@ def test_uslm_checkpoint_layout_loads_strictly_and_generates_alike(tmp_path):
     _trainer_checkpoint(tmp_path / uslm.CHECKPOINT, source.state_dict(), tmp_path / "ran")
     (tmp_path / uslm.SYMBOLS).write_text("<eps> 0\n_ 1\nh 2\nl 3\noʊ 4\nə 5\n,\t6\n")
     lm = lms.get("uslm").build()
-    model = lm.load_pretrained(tmp_path).eval()
+    model = lm.build_pretrained(tmp_path).eval()
     assert model.cfg == cfg and not (tmp_path / "ran").exists()
     assert lm.symbols.index == {"<pad>": 0, "<bos>": 1, "<eos>": 2, ",": 3, "<eps>": 4, "_": 5, "h": 6, "l": 7,
                                 "oʊ": 8, "ə": 9}  # collater order: specials, then the symbols sorted
@@ -154,7 +154,7 @@ def test_vallex_checkpoint_layout_loads_with_its_bpe_file(tmp_path):
     _trainer_checkpoint(tmp_path / vallex.CHECKPOINT, source.state_dict(), tmp_path / "ran")
     _bpe_file(tmp_path / vallex.BPE_FILE)
     lm = lms.get("valle-x").build()
-    model = lm.load_pretrained(tmp_path).eval()
+    model = lm.build_pretrained(tmp_path).eval()
     assert model.cfg == cfg and model.cfg.n_languages == 3 and model.cfg.prepend_bos
     ids, langs = lm.text_ids(GenerationRequest("tts", text="Hello world!", prompt_text="the dog"))
     phonemes = "ðə_dɔg." + "hɛˈloʊ_wəɹɫd!"
@@ -187,7 +187,7 @@ def test_missing_vallex_weights_and_tokenizer_name_what_to_fetch(tmp_path, monke
     _trainer_checkpoint(tmp_path / "ck" / vallex.CHECKPOINT, ValleModel(vallex.TINY).state_dict(), tmp_path / "ran")
     with pytest.raises(WeightsUnavailableError, match=r"codecbench fetch valle-x.*raw.githubusercontent.com/Plachtaa/"
                                                       r"VALL-E-X/3faaf8c.*bpe_69.*or set `weights: \{valle-x.bpe_69"):
-        lm.load_pretrained(tmp_path / "ck")
+        lm.build_pretrained(tmp_path / "ck")
 
 
 # -- sampling and stopping ------------------------------------------------------------------------

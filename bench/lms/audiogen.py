@@ -523,7 +523,7 @@ def random_state(layout: list[Move], seed: int) -> dict[str, torch.Tensor]:
 class AudioGen(MusicGen):
     """AudioGen through MusicGen's wrapper: only loading differs (audiocraft checkpoint → transformers)."""
 
-    def build_pretrained(self, path: Path | None) -> tuple[Any, Any]:
+    def build_pretrained(self, path: Path | None) -> Any:
         from transformers import AutoTokenizer, T5EncoderModel
 
         root = resolve_weights(self.meta, path)  # type: ignore[arg-type]  # duck-typed meta
@@ -536,7 +536,8 @@ class AudioGen(MusicGen):
         t5_root = self._text_encoder_weights(lm.text_encoder)
         model = assemble(lm_pkg.state, codec_pkg.state, lm, codec, T5EncoderModel.from_pretrained(t5_root))
         self.max_duration_s = lm.segment_duration
-        return model, AutoTokenizer.from_pretrained(t5_root)
+        self.processor = AutoTokenizer.from_pretrained(t5_root)
+        return model
 
     def _t5_meta(self, name: str) -> WeightsAsset:
         return WeightsAsset(id=name, owner=self.meta.id, weights=T5_SOURCES[name])
@@ -551,17 +552,17 @@ class AudioGen(MusicGen):
             raise WeightsUnavailableError(f"{self.meta.id}: its text conditioner {name} is not part of the "
                                           f"AudioGen checkpoint and must be fetched separately — {exc}") from exc
 
-    def build_random(self) -> tuple[Any, None]:
+    def build_random(self) -> Any:
         from transformers import T5Config, T5EncoderModel
 
         lm, codec = lm_settings(AudiocraftConfig(TINY_LM_CONFIG)), codec_settings(AudiocraftConfig(TINY_CODEC_CONFIG))
-        torch.manual_seed(0)
         text = T5EncoderModel(T5Config(vocab_size=256, d_model=TINY_TEXT_DIM, d_ff=48, d_kv=6, num_layers=1,
                                        num_heads=4))
         model = assemble(random_state(lm_layout(lm, TINY_TEXT_DIM), seed=1),
                          random_state(compression_layout(codec), seed=2), lm, codec, text)
         self.max_duration_s = lm.segment_duration
-        return model, None
+        self.processor = None
+        return model
 
     def generate(self, request: GenerationRequest) -> Generated:
         self.check_task(request)

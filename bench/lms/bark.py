@@ -14,6 +14,7 @@ EnCodec of the same hop (320 at 24 kHz); text goes through the byte tokenizer.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -22,7 +23,7 @@ from bench.codecs.base import WeightsSource
 from bench.codecs.weights import resolve_weights
 from bench.errors import CodecError
 from bench.lms import register_lm
-from bench.lms.base import CodecLM, Generated, GenerationRequest, LMMeta, byte_tokens, resample
+from bench.lms.base import Generated, GenerationRequest, LMMeta, NetworkLM, byte_tokens, resample
 
 CITATION = "Suno, Bark: text-prompted generative audio model (https://github.com/suno-ai/bark), 2023"
 SEMANTIC_RATE_HZ = 49.9
@@ -39,41 +40,39 @@ def _meta(id: str, repo: str) -> LMMeta:
 
 
 @register_lm(_meta("bark-small", "suno/bark-small"), _meta("bark", "suno/bark"))
-class Bark(CodecLM):
+class Bark(NetworkLM):
     requires = ("transformers",)
 
-    def load(self, device: str | torch.device = "cpu", path: Path | None = None, random_init: bool = False) -> None:
+    def build_random(self) -> Any:
+        import transformers
+        from transformers.models.bark.generation_configuration_bark import (
+            BarkCoarseGenerationConfig,
+            BarkFineGenerationConfig,
+            BarkGenerationConfig,
+            BarkSemanticGenerationConfig,
+        )
+
+        model = transformers.BarkModel(self.tiny_config())
+        for layer in model.codec_model.quantizer.layers:  # zero codebooks would decode every code alike
+            layer.codebook.embed.normal_()
+        gc = BarkGenerationConfig(semantic_config=BarkSemanticGenerationConfig().to_dict(),
+                                  coarse_acoustics_config=BarkCoarseGenerationConfig().to_dict(),
+                                  fine_acoustics_config=BarkFineGenerationConfig().to_dict())
+        for name in ("semantic_config", "coarse_acoustics_config", "fine_acoustics_config"):
+            setattr(gc, name, getattr(gc, name).to_dict())  # BarkModel.generate reads them as dicts (as saved)
+        model.generation_config = gc
+        self.processor = None
+        return model
+
+    def build_pretrained(self, path: Path | None) -> Any:
         import transformers
 
-        torch.set_flush_denormal(True)
-        self.device = torch.device(device)
-        self.random_init = random_init
-        if random_init:
-            from transformers.models.bark.generation_configuration_bark import (
-                BarkCoarseGenerationConfig,
-                BarkFineGenerationConfig,
-                BarkGenerationConfig,
-                BarkSemanticGenerationConfig,
-            )
+        root = resolve_weights(self.meta, path)  # type: ignore[arg-type]  # duck-typed meta
+        self.processor = transformers.AutoProcessor.from_pretrained(root)
+        return transformers.BarkModel.from_pretrained(root)
 
-            torch.manual_seed(0)
-            self.model = transformers.BarkModel(self.tiny_config())
-            for layer in self.model.codec_model.quantizer.layers:  # zero codebooks would decode every code alike
-                layer.codebook.embed.normal_()
-            gc = BarkGenerationConfig(semantic_config=BarkSemanticGenerationConfig().to_dict(),
-                                      coarse_acoustics_config=BarkCoarseGenerationConfig().to_dict(),
-                                      fine_acoustics_config=BarkFineGenerationConfig().to_dict())
-            for name in ("semantic_config", "coarse_acoustics_config", "fine_acoustics_config"):
-                setattr(gc, name, getattr(gc, name).to_dict())  # BarkModel.generate reads them as dicts (as saved)
-            self.model.generation_config = gc
-            self.processor = None
-        else:
-            root = resolve_weights(self.meta, path)  # type: ignore[arg-type]  # duck-typed meta
-            self.model = transformers.BarkModel.from_pretrained(root)
-            self.processor = transformers.AutoProcessor.from_pretrained(root)
-        self.model = self.model.eval().to(self.device)
+    def after_load(self) -> None:
         self.sample_rate = int(self.model.generation_config.sample_rate)
-        self.loaded = True
 
     @staticmethod
     def tiny_config():

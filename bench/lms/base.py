@@ -154,6 +154,40 @@ class CodecLM(ABC):
             raise CodecError(f"{self.meta.id} does not do {request.task!r} (it does {', '.join(sorted(self.meta.tasks))})")
 
 
+class NetworkLM(CodecLM):
+    """A codec-LM held as one torch network: its checkpoint, or a tiny seeded random build of the same classes.
+
+    Subclasses say how to build each (``build_pretrained`` / ``build_random``, which may also set
+    ``self.processor``) and what to read off the loaded model (``after_load``); loading itself is here.
+    """
+
+    processor: Any = None
+
+    def load(self, device: str | torch.device = "cpu", path: Path | None = None, random_init: bool = False) -> None:
+        torch.set_flush_denormal(True)  # random tiny networks make denormals that slow CPU inference a lot
+        self.device = torch.device(device)
+        self.random_init = random_init
+        if random_init:
+            torch.manual_seed(0)
+            model = self.build_random()
+        else:
+            model = self.build_pretrained(path)
+        self.model = model.eval().to(self.device)
+        self.after_load()
+        self.loaded = True
+
+    @abstractmethod
+    def build_pretrained(self, path: Path | None) -> torch.nn.Module:
+        """The official checkpoint (``path`` or the registered source), loaded strictly."""
+
+    @abstractmethod
+    def build_random(self) -> torch.nn.Module:
+        """The same structure, tiny and seeded (torch's seed is set before this is called)."""
+
+    def after_load(self) -> None:
+        """Read rates and settings off the loaded model (default: nothing)."""
+
+
 @dataclass(frozen=True)
 class LMEntry:
     """A registry row: metadata plus the class that implements it."""

@@ -11,6 +11,7 @@ model learns not to emit mid-stream, so every sampled frame is decodable by the 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -20,10 +21,10 @@ from bench.codecs.weights import resolve_weights
 from bench.errors import CodecError
 from bench.lms import register_lm
 from bench.lms.base import (
-    CodecLM,
     Generated,
     GenerationRequest,
     LMMeta,
+    NetworkLM,
     byte_tokens,
     randomize_mimi_codebooks,
     resample,
@@ -41,28 +42,27 @@ AUDIO_TOKEN, AUDIO_EOS, TEXT_PAD = TEXT_VOCAB - 2, TEXT_VOCAB - 1, TEXT_VOCAB - 
     citation="Sesame, Crossing the uncanny valley of conversational voice (CSM), 2025",
     implementation="transformers CsmForConditionalGeneration",
     notes="speaker prompt as one context segment of speaker 0; pretrained path not run here (gated weights)"))
-class CSM(CodecLM):
+class CSM(NetworkLM):
     requires = ("transformers",)
 
-    def load(self, device: str | torch.device = "cpu", path: Path | None = None, random_init: bool = False) -> None:
+    def build_random(self) -> Any:
+        from transformers import CsmForConditionalGeneration
+
+        model = CsmForConditionalGeneration(self.tiny_config())
+        randomize_mimi_codebooks(model.codec_model.quantizer)
+        self.processor = None
+        return model
+
+    def build_pretrained(self, path: Path | None) -> Any:
         from transformers import AutoProcessor, CsmForConditionalGeneration
 
-        torch.set_flush_denormal(True)
-        self.device = torch.device(device)
-        self.random_init = random_init
-        if random_init:
-            torch.manual_seed(0)
-            self.model = CsmForConditionalGeneration(self.tiny_config())
-            randomize_mimi_codebooks(self.model.codec_model.quantizer)
-            self.processor = None
-        else:
-            root = resolve_weights(self.meta, path)  # type: ignore[arg-type]  # duck-typed meta
-            self.model = CsmForConditionalGeneration.from_pretrained(root)
-            self.processor = AutoProcessor.from_pretrained(root)
-        self.model = self.model.eval().to(self.device)
+        root = resolve_weights(self.meta, path)  # type: ignore[arg-type]  # duck-typed meta
+        self.processor = AutoProcessor.from_pretrained(root)
+        return CsmForConditionalGeneration.from_pretrained(root)
+
+    def after_load(self) -> None:
         self.sample_rate = int(self.model.config.codec_config.sampling_rate)
         self.frame_rate = float(self.model.config.codec_config.frame_rate)
-        self.loaded = True
 
     @staticmethod
     def tiny_config():

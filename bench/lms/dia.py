@@ -13,6 +13,7 @@ audio EOS/PAD/BOS ids mid-stream, which a trained one does not, so the random bu
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -21,7 +22,7 @@ from bench.codecs.base import WeightsSource
 from bench.codecs.weights import resolve_weights
 from bench.errors import CodecError
 from bench.lms import register_lm
-from bench.lms.base import CodecLM, Generated, GenerationRequest, LMMeta, resample
+from bench.lms.base import Generated, GenerationRequest, LMMeta, NetworkLM, resample
 
 CODEBOOK, N_CH, SR, HOP = 1024, 9, 44100, 512
 DELAY = [0, 8, 9, 10, 11, 12, 13, 14, 15]
@@ -36,32 +37,35 @@ EOS, PAD, BOS = CODEBOOK, CODEBOOK + 1, CODEBOOK + 2
     implementation="transformers DiaForConditionalGeneration + DiaProcessor",
     notes="voice cloning: prompt transcript + target text, prompt audio as DAC prefix; needs descript/dac_44khz "
           "locally too; revision 'main' (no pin found offline); pretrained path not run here (no weights)"))
-class Dia(CodecLM):
+class Dia(NetworkLM):
     requires = ("transformers",)
 
-    def load(self, device: str | torch.device = "cpu", path: Path | None = None, random_init: bool = False) -> None:
+    def build_random(self) -> Any:
+        from transformers import (
+            DacModel,
+            DiaFeatureExtractor,
+            DiaForConditionalGeneration,
+            DiaProcessor,
+            DiaTokenizer,
+        )
+
+        model_cfg, dac_cfg = self.tiny_configs()
+        model = DiaForConditionalGeneration(model_cfg)
+        dac = DacModel(dac_cfg).eval()
+        self.processor = DiaProcessor(DiaFeatureExtractor(sampling_rate=SR, hop_length=HOP), DiaTokenizer(), dac)
+        return model
+
+    def build_pretrained(self, path: Path | None) -> Any:
         import transformers
 
-        torch.set_flush_denormal(True)
-        self.device = torch.device(device)
-        self.random_init = random_init
-        if random_init:
-            from transformers import DacModel, DiaFeatureExtractor, DiaProcessor, DiaTokenizer
+        root = resolve_weights(self.meta, path)  # type: ignore[arg-type]  # duck-typed meta
+        self.processor = transformers.AutoProcessor.from_pretrained(root)
+        return transformers.DiaForConditionalGeneration.from_pretrained(root)
 
-            torch.manual_seed(0)
-            model_cfg, dac_cfg = self.tiny_configs()
-            self.model = transformers.DiaForConditionalGeneration(model_cfg)
-            dac = DacModel(dac_cfg).eval()
-            self.processor = DiaProcessor(DiaFeatureExtractor(sampling_rate=SR, hop_length=HOP), DiaTokenizer(), dac)
-        else:
-            root = resolve_weights(self.meta, path)  # type: ignore[arg-type]  # duck-typed meta
-            self.model = transformers.DiaForConditionalGeneration.from_pretrained(root)
-            self.processor = transformers.AutoProcessor.from_pretrained(root)
-        self.model = self.model.eval().to(self.device)
+    def after_load(self) -> None:
         self.processor.audio_tokenizer.to(self.device)
         self.sample_rate = int(self.processor.feature_extractor.sampling_rate)
         self.frame_rate = self.sample_rate / float(np.prod(self.processor.audio_tokenizer.config.downsampling_ratios))
-        self.loaded = True
 
     @staticmethod
     def tiny_configs():

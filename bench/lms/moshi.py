@@ -12,6 +12,7 @@ the structure (backbone, depth decoder, Mimi with 4 codebooks of 64) and a byte-
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -20,7 +21,7 @@ from bench.codecs.base import WeightsSource
 from bench.codecs.weights import resolve_weights
 from bench.errors import CodecError
 from bench.lms import register_lm
-from bench.lms.base import CodecLM, Generated, GenerationRequest, LMMeta, randomize_mimi_codebooks, resample
+from bench.lms.base import Generated, GenerationRequest, LMMeta, NetworkLM, randomize_mimi_codebooks, resample
 
 K, CODEBOOK, TEXT_VOCAB = 4, 64, 64
 TEXT_PADDING_ID = 3
@@ -36,29 +37,28 @@ TEXT_PADDING_ID = 3
     implementation="transformers MoshiForConditionalGeneration",
     notes="continuation: prompt as Moshi's own stream, silent user stream, text padding over the prompt; "
           "revision 'main' (no pinned commit found offline); pretrained path not run here (no weights)"))
-class Moshi(CodecLM):
+class Moshi(NetworkLM):
     requires = ("transformers",)
 
-    def load(self, device: str | torch.device = "cpu", path: Path | None = None, random_init: bool = False) -> None:
+    text_pad = TEXT_PADDING_ID
+
+    def build_random(self) -> Any:
         from transformers import MoshiForConditionalGeneration
 
-        torch.set_flush_denormal(True)
-        self.device = torch.device(device)
-        self.random_init = random_init
-        if random_init:
-            torch.manual_seed(0)
-            self.model = MoshiForConditionalGeneration(self.tiny_config())
-            randomize_mimi_codebooks(self.model.audio_encoder.quantizer)
-            self.text_pad = TEXT_PADDING_ID
-        else:
-            root = resolve_weights(self.meta, path)  # type: ignore[arg-type]  # duck-typed meta
-            self.model = MoshiForConditionalGeneration.from_pretrained(root, dtype=torch.float32)
-            self.text_pad = TEXT_PADDING_ID
-        self.model = self.model.eval().to(self.device)
+        model = MoshiForConditionalGeneration(self.tiny_config())
+        randomize_mimi_codebooks(model.audio_encoder.quantizer)
+        return model
+
+    def build_pretrained(self, path: Path | None) -> Any:
+        from transformers import MoshiForConditionalGeneration
+
+        root = resolve_weights(self.meta, path)  # type: ignore[arg-type]  # duck-typed meta
+        return MoshiForConditionalGeneration.from_pretrained(root, dtype=torch.float32)
+
+    def after_load(self) -> None:
         self.sample_rate = int(self.model.config.sampling_rate)
         self.frame_rate = float(self.model.config.audio_encoder_config.frame_rate)
         self.n_q = int(self.model.num_codebooks)
-        self.loaded = True
 
     @staticmethod
     def tiny_config():

@@ -18,7 +18,7 @@ from bench.codecs.base import WeightsSource
 from bench.codecs.weights import resolve_weights
 from bench.errors import CodecError
 from bench.lms import register_lm
-from bench.lms.base import CodecLM, Generated, GenerationRequest, LMMeta, byte_tokens, resample
+from bench.lms.base import Generated, GenerationRequest, LMMeta, NetworkLM, byte_tokens, resample
 
 CITATION = "Copet et al., Simple and Controllable Music Generation, NeurIPS 2023 (arXiv:2306.05284)"
 
@@ -30,37 +30,31 @@ def _meta(size: str, notes: str = "") -> LMMeta:
                   citation=CITATION, implementation="transformers MusicgenForConditionalGeneration", notes=notes)
 
 
-class MusicGen(CodecLM):
+class MusicGen(NetworkLM):
     requires = ("transformers",)
     model_class = "MusicgenForConditionalGeneration"
 
-    def load(self, device: str | torch.device = "cpu", path: Path | None = None, random_init: bool = False) -> None:
-        torch.set_flush_denormal(True)
-        self.device = torch.device(device)
-        self.random_init = random_init
-        self.model, self.processor = self.build_random() if random_init else self.build_pretrained(path)
-        self.model = self.model.eval().to(self.device)
+    def after_load(self) -> None:
         self.sample_rate = int(self.model.config.audio_encoder.sampling_rate)
         self.frame_rate = float(self.model.config.audio_encoder.frame_rate)
-        self.loaded = True
 
-    def build_pretrained(self, path: Path | None) -> tuple[Any, Any]:
-        """(model, text processor) from the transformers checkpoint on disk."""
+    def build_pretrained(self, path: Path | None) -> Any:
+        """The transformers checkpoint on disk, with its text processor."""
         import transformers
 
         root = resolve_weights(self.meta, path)  # type: ignore[arg-type]  # duck-typed meta
-        return (getattr(transformers, self.model_class).from_pretrained(root),
-                transformers.AutoProcessor.from_pretrained(root))
+        self.processor = transformers.AutoProcessor.from_pretrained(root)
+        return getattr(transformers, self.model_class).from_pretrained(root)
 
-    def build_random(self) -> tuple[Any, None]:
+    def build_random(self) -> Any:
         """A tiny seeded model of the same classes; no processor (byte tokens stand in for T5's)."""
         import transformers
 
-        torch.manual_seed(0)
         model = getattr(transformers, self.model_class)(self.tiny_config())
         for layer in model.audio_encoder.quantizer.layers:  # zero-initialised: every code would decode alike
             layer.codebook.embed.normal_()
-        return model, None
+        self.processor = None
+        return model
 
     def tiny_config(self):
         from transformers import EncodecConfig, MusicgenConfig, MusicgenDecoderConfig, T5Config

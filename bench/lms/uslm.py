@@ -159,7 +159,7 @@ class USLM(ValleCodecLM):
         self.symbols = SymbolIds(None, TINY.n_text_tokens)
         return ValleModel(TINY)
 
-    def load_pretrained(self, path: Path | None) -> ValleModel:
+    def build_pretrained(self, path: Path | None) -> ValleModel:
         ckpt, symbols = find_files(resolve_weights(self.meta, path))  # type: ignore[arg-type]  # duck-typed meta
         model = model_from_state(read_model_state(ckpt), str(ckpt), n_heads=FULL.n_heads, prefix_mode=FULL.prefix_mode)
         self.phonemizer = EspeakPhonemizer()

@@ -20,7 +20,7 @@ import torch
 
 from bench.codecs.base import Codec, Codes
 from bench.errors import CodecError
-from bench.lms.base import CodecLM, Generated, GenerationRequest, resample, to_mono
+from bench.lms.base import Generated, GenerationRequest, NetworkLM, resample, to_mono
 from bench.lms.valle_arch import Sampling, ValleModel
 
 #: Upstream's AR length limit: stop after 16 frames per text token.
@@ -33,7 +33,7 @@ def fold_symbol_ids(symbols: Sequence[str], vocab_size: int, reserved: int) -> l
     return [reserved + zlib.crc32(s.encode()) % span for s in symbols]
 
 
-class ValleCodecLM(CodecLM):
+class ValleCodecLM(NetworkLM):
     """A VALL-E-family model over one registered codec op-point; text frontends come from subclasses."""
 
     sampling = Sampling()
@@ -45,7 +45,7 @@ class ValleCodecLM(CodecLM):
         """The real structure, narrow and shallow, with the real vocabularies; its text frontend without files."""
 
     @abstractmethod
-    def load_pretrained(self, path: Path | None) -> ValleModel:
+    def build_pretrained(self, path: Path | None) -> ValleModel:
         """The official checkpoint, strictly loaded, and its text frontend with the checkpoint's token files."""
 
     @abstractmethod
@@ -59,27 +59,17 @@ class ValleCodecLM(CodecLM):
         codec = codecs.get(self.meta.codec).meta  # prompts are coded and outputs decoded by it
         return [*super().weight_sources(), *([codec] if codec.weights is not None else [])]
 
-    def load(self, device: str | torch.device = "cpu", path: Path | None = None, random_init: bool = False) -> None:
+    def after_load(self) -> None:
         from bench.codecs import codecs
 
-        torch.set_flush_denormal(True)
-        self.device = torch.device(device)
-        self.random_init = random_init
-        if random_init:
-            torch.manual_seed(0)
-            model = self.build_random()
-        else:
-            model = self.load_pretrained(path)
-        self.model = model.eval().to(self.device)
         self.codec: Codec = codecs.get(self.meta.codec).build()
-        self.codec.load(self.device, random_init=random_init)
+        self.codec.load(self.device, random_init=self.random_init)
         cfg, cm = self.model.cfg, self.codec.meta
         if cm.codebook_sizes != (cfg.n_audio_tokens,) * cfg.n_quantizers:
             raise CodecError(f"{self.meta.id}: {cm.id} has codebooks {cm.codebook_sizes}, the LM expects "
                              f"{cfg.n_quantizers} × {cfg.n_audio_tokens}")
         assert cm.frame_rate
         self.sample_rate, self.frame_rate = cm.sample_rate, float(cm.frame_rate)
-        self.loaded = True
 
     # -- codec -----------------------------------------------------------------------------------
     def at_codec_rate(self, audio: np.ndarray, sample_rate: int) -> torch.Tensor:

@@ -184,7 +184,7 @@ class VallEX(ValleCodecLM):
     def weight_sources(self) -> list[Any]:
         return [*super().weight_sources(), BPE]
 
-    def load_pretrained(self, path: Path | None) -> ValleModel:
+    def build_pretrained(self, path: Path | None) -> ValleModel:
         ckpt, bpe = find_files(resolve_weights(self.meta, path))  # type: ignore[arg-type]  # duck-typed meta
         if bpe is None:
             bpe = resolve_weights(BPE)  # type: ignore[arg-type]  # duck-typed meta
