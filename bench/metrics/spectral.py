@@ -1,9 +1,9 @@
 """Spectral distances: multi-scale mel distance and multi-resolution STFT distance, in float64.
 
 Both are the training losses peers report as evaluation numbers, re-implemented here (no
-torchaudio, no audiotools, which needs torchaudio). On CPU a fused kernel (chunked frames, MKL
-rfft, numba reductions; see the CPU kernels section) computes them; tensors on an accelerator go
-through batched ``torch.stft``. ``CODECBENCH_REFERENCE_KERNELS=1`` makes the metrics call the
+torchaudio, no audiotools, which needs torchaudio). On CPU fused numba kernels (a few frames at
+a time: window, MKL rfft, reduce; see the CPU kernels section) compute them; tensors on an
+accelerator go through batched ``torch.stft``. ``CODECBENCH_REFERENCE_KERNELS=1`` makes the metrics call the
 reference implementations in :mod:`bench.metrics.spectral_reference` (auraloss; numpy + librosa).
 
 * ``mel_distance`` = descript-audiotools 0.7.2 ``MelSpectrogramLoss()`` with the package defaults
@@ -21,6 +21,7 @@ from __future__ import annotations
 import functools
 import math
 from collections.abc import Mapping, Sequence
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -29,6 +30,7 @@ import torch
 from bench.errors import MetricError
 from bench.metrics import register_metric
 from bench.metrics.base import Metric, MetricInfo
+from bench.metrics.frame_fft import descriptor_table, mkl_forward
 from bench.metrics.pesq import check_pair
 from bench.metrics.stoi import use_reference_kernels
 
@@ -249,16 +251,29 @@ def _torch_stft_distance(
 
 # ----------------------------------------------------------------------------- CPU kernels
 #
-# On one CPU thread ``torch.stft`` plus separate elementwise passes spends most of its time
-# moving multi-megabyte spectra through memory. Here frames are windowed (numba) into a reused
-# buffer a chunk at a time, each chunk goes through one MKL rfft call (torch), and the distance
-# terms are reduced while the chunk is in cache by numba kernels: powers, clamps and sums in
-# vectorised loops (the STFT log term as the log of renormalised products, one log per 16 bins),
-# and each mel triangle summed over its own bins only. Measured on one thread against the
-# references (tests/benchmarks/scale.py section 2): stft_distance ~4.5x auraloss, mel_distance
-# ~2.6x the numpy + librosa reference, whose own FFTs are already most of a 5x budget.
+# Per core the references spend their time in separate whole-signal passes (gathered frames,
+# FFTs, magnitudes, dense mel matmuls, logs), each moving multi-megabyte arrays through memory.
+# Here one numba loop per resolution windows a few frames (reflect padding done on the fly),
+# transforms them with MKL (:mod:`bench.metrics.frame_fft`; packing deg + i*ref into one complex
+# FFT, pocketfft, FFTW and ducc0 were measured no faster) and reduces them while they are in
+# cache, without returning to Python. The reductions vectorise because they avoid slow steps:
+#
+# * one square root per bin, not two: sum (|D| - |R|)^2 = sum P_D + sum P_R - 2 sum sqrt(P_D P_R);
+# * no logarithm per bin: sum |ln a - ln b| = ln prod max(a, b) - ln prod min(a, b), the two
+#   products kept in 64 lanes whose binary exponents are moved out every 16 factors;
+# * each FFT bin read once for the mel filters: it lies on the rising edge of one triangle and
+#   the falling edge of the one before, so the filterbank is two weights per bin.
+#
+# The products need bounded factors: frames whose peak times the window length reaches 2**30
+# (far beyond full-scale audio), or a clamp below 1e-15, are summed one log per bin instead.
+# Without MKL the same kernels run on chunks transformed by torch.fft. Measured on one thread
+# against the references: tests/benchmarks/scale.py section 2.
 
-_CHUNK_BYTES = 1 << 20  # spectrum bytes per chunk: in L2 with the frame buffer, few FFT calls
+_CHUNK_BYTES = 1 << 17  # spectrum bytes per chunk (a power of two of frames): cache-resident
+_LANES = 64  # running products per log-ratio sum
+_ROUNDS = 16  # factors per lane between renormalisations: 16 factors in [1e-15, 2**60] stay normal
+_MAX_SPECTRUM = 2.0**30  # bound on |X| (<= peak * window length) for the products
+_MIN_CLAMP = 1e-15  # smallest clamp for the products
 
 
 def _on_accelerator(x: np.ndarray | torch.Tensor) -> bool:
@@ -267,10 +282,11 @@ def _on_accelerator(x: np.ndarray | torch.Tensor) -> bool:
 
 def _cpu_items(reference: np.ndarray | torch.Tensor, degraded: np.ndarray | torch.Tensor,
                max_fft: int) -> tuple[np.ndarray, np.ndarray]:
-    """[B, T] float64 numpy views of a pair, with the checks of :func:`_stack_pair`."""
-    ref = np.asarray(reference.detach().cpu() if isinstance(reference, torch.Tensor) else reference, np.float64)
-    deg = np.asarray(degraded.detach().cpu() if isinstance(degraded, torch.Tensor) else degraded, np.float64)
-    ref, deg = np.atleast_2d(ref), np.atleast_2d(deg)
+    """[B, T] float32/float64 numpy views of a pair (no copy), with the checks of :func:`_stack_pair`."""
+    ref, deg = (np.atleast_2d(np.asarray(x.detach().cpu() if isinstance(x, torch.Tensor) else x))
+                for x in (reference, degraded))
+    ref, deg = (np.ascontiguousarray(x, x.dtype if x.dtype in (np.float32, np.float64) else np.float64)
+                for x in (ref, deg))
     if ref.shape != deg.shape:
         raise MetricError(f"reference and degraded shapes differ: {tuple(ref.shape)} vs {tuple(deg.shape)}")
     if ref.shape[-1] <= max_fft // 2:
@@ -290,159 +306,345 @@ def _hann(n: int) -> np.ndarray:
 
 
 @functools.lru_cache(maxsize=16)
-def _mel_supports(sample_rate: int, n_fft: int, n_mels: int, fmin: float, fmax: float) -> tuple[np.ndarray, ...]:
-    """The mel filterbank with each triangle's run of non-zero bins [start, end) (for the kernel)."""
+def _mel_runs(sample_rate: int, n_fft: int, n_mels: int, fmin: float, fmax: float) -> tuple[np.ndarray, ...]:
+    """The mel filterbank as two weights per bin: bin k feeds triangle first[k] with w0[k] and the
+    next one with w1[k]; the bins with first == m are the run starts[m]:starts[m+1].
+
+    Returns (w0, w1, starts). Holds for any bank of ordered triangles that overlap only their
+    neighbours, which is checked.
+    """
     fb = mel_filterbank(sample_rate, n_fft, n_mels, fmin, fmax)
     nz = fb != 0
-    any_nz = nz.any(axis=1)
-    start = np.where(any_nz, nz.argmax(axis=1), 0)
-    end = np.where(any_nz, fb.shape[1] - nz[:, ::-1].argmax(axis=1), 0)
-    return fb, start.astype(np.int64), end.astype(np.int64)
+    has = nz.any(axis=0)
+    bins = np.arange(fb.shape[1])
+    first = np.maximum.accumulate(np.where(has, nz.argmax(axis=0), 0))  # bins in no triangle: weights 0
+    second = np.minimum(first + 1, n_mels - 1)
+    w0 = np.where(has, fb[first, bins], 0.0)
+    w1 = np.where(second > first, fb[second, bins], 0.0)
+    if not np.array_equal(nz.sum(axis=0), (w0 != 0).astype(int) + (w1 != 0)):
+        raise ValueError("mel filterbank is not a chain of ordered, neighbour-overlapping triangles")
+    starts = np.searchsorted(first, np.arange(n_mels + 1)).astype(np.int64)
+    starts[-1] = fb.shape[1]
+    return w0, w1, starts
+
+
+def _chunk_buffers(n_fft: int, n_frames: int) -> tuple[np.ndarray, np.ndarray]:
+    """Reused per chunk: windowed frames [C, 2, n_fft] and their spectra [C, 2, n_fft//2+1], C the
+    power of two of frames nearest to _CHUNK_BYTES of spectra."""
+    chunk = min(n_frames, 1 << max(0, round(math.log2(_CHUNK_BYTES / (32 * (n_fft // 2 + 1))))))
+    return np.empty((chunk, 2, n_fft)), np.empty((chunk, 2, n_fft // 2 + 1), dtype=np.complex128)
 
 
 @functools.lru_cache(maxsize=1)
-def _kernels() -> tuple[Any, Any, Any]:
+def _kernels() -> SimpleNamespace:
     """The numba kernels, compiled (or loaded from numba's cache) on first use."""
     import numba
 
-    jit = numba.njit(cache=True, nogil=True, fastmath=True, boundscheck=False)
+    jit = numba.njit(cache=True, nogil=True, fastmath=True, boundscheck=False, error_model="numpy")
+    mantissa_bits, one_bits = np.int64(0xFFFFFFFFFFFFF), np.int64(0x3FF0000000000000)
+    lanes, rounds_per_renorm = _LANES, _ROUNDS
+
+    # -- sum |ln a - ln b| as lane products: products[0] of max(a, b), products[1] of min(a, b)
 
     @jit
-    def window_frames(xp, f0, hop, w, off, buf):  # noqa: ANN001, ANN202
-        # buf[f, s, off:off+len(w)] = xp[s, (f0+f)*hop : ...+len(w)] * w
+    def new_lanes():  # noqa: ANN202
+        return np.ones((2, lanes)), np.zeros((2, lanes), dtype=np.int64)
+
+    @jit
+    def renormalise(products, exponents):  # noqa: ANN001, ANN202
+        # Move each lane's binary exponent into `exponents`, leaving a mantissa in [1, 2).
+        bits = products.view(np.int64)
+        for r in range(2):
+            for j in range(lanes):
+                exponents[r, j] += ((bits[r, j] >> 52) & 0x7FF) - 1023
+                bits[r, j] = (bits[r, j] & mantissa_bits) | one_bits
+
+    @jit
+    def log_ratio_sum(products, exponents):  # noqa: ANN001, ANN202
+        total = 0.0
+        for j in range(lanes):
+            total += math.log(products[0, j]) - math.log(products[1, j])
+            total += (exponents[0, j] - exponents[1, j]) * math.log(2.0)
+        return total
+
+    # -- frames and their spectra
+
+    @jit
+    def window_row(src, start, w, dst):  # noqa: ANN001, ANN202
+        # dst = src[start : start+len(w)] * w, src reflect-padded on the fly (numpy 'reflect')
         n = w.size
-        for f in range(buf.shape[0]):
-            start = (f0 + f) * hop
-            for s in range(2):
-                src = xp[s, start:start + n]
-                dst = buf[f, s, off:off + n]
-                for j in range(n):
-                    dst[j] = src[j] * w[j]
+        size = src.size
+        if start >= 0 and start + n <= size:
+            for j in range(n):
+                dst[j] = src[start + j] * w[j]
+        else:
+            for j in range(n):
+                i = abs(start + j)
+                if i >= size:
+                    i = 2 * (size - 1) - i
+                dst[j] = src[i] * w[j]
 
     @jit
-    def stft_terms(ri, eps, ratio, pd_row, pr_row):  # noqa: ANN001, ANN202
-        # ri: [F, 2, 2*bins] interleaved (re, im) of (deg, ref), clamped powers P_D, P_R. Returns
-        # Σ(|D|-|R|)², Σ|R|², Σ||D|-|R|| and Σ|ln(P_D/P_R)| = ln Π max/min, the product taken 16
-        # factors at a time and renormalised with frexp (a log per 16 bins instead of per bin).
-        # Separate loops so each vectorises.
+    def window_frames(deg, ref, f0, hop, w, frames):  # noqa: ANN001, ANN202
+        # frames[f, s] = frame f0+f of signal s (deg, ref) as torch.stft(center=True) frames it:
+        # reflect-padded by n_fft//2, the window w centred in n_fft with zeros either side
+        n_fft = frames.shape[2]
+        n = w.size
+        off = (n_fft - n) // 2
+        for f in range(frames.shape[0]):
+            start = (f0 + f) * hop - n_fft // 2 + off
+            for s in range(2):
+                for j in range(off):
+                    frames[f, s, j] = 0.0
+                for j in range(off + n, n_fft):
+                    frames[f, s, j] = 0.0
+            window_row(deg, start, w, frames[f, 0, off:off + n])
+            window_row(ref, start, w, frames[f, 1, off:off + n])
+
+    @jit
+    def transform(fft, table, frames, spectra, count):  # noqa: ANN001, ANN202
+        # spectra[:count] = rfft(frames[:count]) by MKL, as pieces of 2**i frames (descriptor table[i])
+        start = 0
+        while start < count:
+            i = 0
+            while (2 << i) <= count - start:
+                i += 1
+            if fft(table[i], frames[start:].ctypes.data, spectra[start:].ctypes.data) != 0:
+                raise RuntimeError("MKL DFTI forward transform failed")
+            start += 1 << i
+
+    # -- multi-resolution STFT distance
+
+    @jit
+    def stft_terms(ri, eps, with_lin, direct_logs, sums, products, exponents):  # noqa: ANN001, ANN202
+        # ri: [F, 2, 2*bins] interleaved (re, im) of (deg, ref). Adds Σ P_D, Σ P_R, Σ |D||R| and
+        # Σ ||D|-|R|| (with_lin only) of the clamped powers to sums[:4], and |ln P_D - ln P_R| to
+        # the lane products, or log by log to sums[4].
         n = ri.shape[2] // 2
-        d2 = 0.0
-        r2 = 0.0
+        s_d = 0.0
+        s_r = 0.0
+        cross = 0.0
         lin = 0.0
-        mant = 1.0
-        expo = 0
-        direct = 0.0
+        logs = 0.0
+        rounds = 0
         for f in range(ri.shape[0]):
             a = ri[f, 0]
             b = ri[f, 1]
-            for k in range(n):
-                pd = max(a[2 * k] * a[2 * k] + a[2 * k + 1] * a[2 * k + 1], eps)
-                pr = max(b[2 * k] * b[2 * k] + b[2 * k + 1] * b[2 * k + 1], eps)
-                ratio[k] = max(pd, pr) / min(pd, pr)
-                pd_row[k] = pd
-                pr_row[k] = pr
-            for k in range(n):
-                diff = np.sqrt(pd_row[k]) - np.sqrt(pr_row[k])
-                d2 += diff * diff
-                r2 += pr_row[k]
-                lin += abs(diff)
-            for k0 in range(0, n, 16):
-                p = 1.0
-                for k in range(k0, min(k0 + 16, n)):
-                    p *= ratio[k]
-                if p < 1e300:
-                    m, e = math.frexp(mant * p)
-                    mant = m
-                    expo += e
-                else:  # extreme ratios (loud, unnormalised input against silence): log each bin
-                    for k in range(k0, min(k0 + 16, n)):
-                        direct += math.log(ratio[k])
-        return d2, r2, lin, math.log(mant) + expo * math.log(2.0) + direct
+            for k0 in range(0, n, lanes):
+                hi = products[0]
+                lo = products[1]
+                for j in range(min(lanes, n - k0)):
+                    k = k0 + j
+                    pd = max(a[2 * k] * a[2 * k] + a[2 * k + 1] * a[2 * k + 1], eps)
+                    pr = max(b[2 * k] * b[2 * k] + b[2 * k + 1] * b[2 * k + 1], eps)
+                    s_d += pd
+                    s_r += pr
+                    if with_lin:
+                        md = np.sqrt(pd)
+                        mr = np.sqrt(pr)
+                        cross += md * mr
+                        lin += abs(md - mr)
+                    else:
+                        cross += np.sqrt(pd * pr)
+                    if direct_logs:
+                        logs += abs(math.log(pd) - math.log(pr))
+                    else:
+                        hi[j] *= max(pd, pr)
+                        lo[j] *= min(pd, pr)
+                rounds += 1
+                if rounds == rounds_per_renorm:
+                    renormalise(products, exponents)
+                    rounds = 0
+        renormalise(products, exponents)
+        sums[0] += s_d
+        sums[1] += s_r
+        sums[2] += cross
+        sums[3] += lin
+        sums[4] += logs
 
     @jit
-    def mel_frames(ri, fb, start, end, mag, out):  # noqa: ANN001, ANN202
-        # out[f, s, m] = Σ_k fb[m, k] |X_s[f, k]| over the triangle's bins only
-        n = ri.shape[2] // 2
+    def stft_scan(deg, ref, hop, w, fft, table, frames, spectra, eps, with_lin, direct_logs, sums):  # noqa: ANN001, ANN202
+        # stft_terms over every frame of (deg, ref), chunk by chunk (window, MKL rfft, reduce);
+        # sums[4] ends as the whole Σ |ln P_D - ln P_R|
+        ri = spectra.view(np.float64)
+        products, exponents = new_lanes()
+        n_frames = 1 + deg.size // hop
+        for f0 in range(0, n_frames, frames.shape[0]):
+            count = min(frames.shape[0], n_frames - f0)
+            window_frames(deg, ref, f0, hop, w, frames[:count])
+            transform(fft, table, frames, spectra, count)
+            stft_terms(ri[:count], eps, with_lin, direct_logs, sums, products, exponents)
+        sums[4] += log_ratio_sum(products, exponents)
+
+    # -- multi-scale mel distance
+
+    @jit
+    def mel_frames(ri, mag, w0, w1, starts, mel):  # noqa: ANN001, ANN202
+        # mel[f, s, m] = Σ_k fb[m, k] |X_s[f, k]|: magnitudes row by row (vectorised square roots),
+        # then each bin read once (see _mel_runs) for four rows at a time (independent sums)
+        n = mag.shape[2]
         for f in range(ri.shape[0]):
             for s in range(2):
                 a = ri[f, s]
+                row = mag[f, s]
                 for k in range(n):
-                    mag[k] = np.sqrt(a[2 * k] * a[2 * k] + a[2 * k + 1] * a[2 * k + 1])
-                o = out[f, s]
-                for m in range(fb.shape[0]):
-                    row = fb[m]
-                    acc = 0.0
-                    for k in range(start[m], end[m]):
-                        acc += row[k] * mag[k]
-                    o[m] = acc
+                    row[k] = np.sqrt(a[2 * k] * a[2 * k] + a[2 * k + 1] * a[2 * k + 1])
+        rows = 2 * ri.shape[0]
+        x = mag[:ri.shape[0]].reshape(rows, n)
+        out = mel.reshape(rows, mel.shape[2])
+        for r0 in range(0, rows, 4):
+            x0 = x[r0]
+            x1 = x[r0 + 1]
+            x2 = x[min(r0 + 2, rows - 1)]
+            x3 = x[min(r0 + 3, rows - 1)]
+            c0 = 0.0
+            c1 = 0.0
+            c2 = 0.0
+            c3 = 0.0
+            for m in range(out.shape[1]):
+                u0 = 0.0
+                u1 = 0.0
+                u2 = 0.0
+                u3 = 0.0
+                v0 = 0.0
+                v1 = 0.0
+                v2 = 0.0
+                v3 = 0.0
+                for k in range(starts[m], starts[m + 1]):
+                    p = w0[k]
+                    q = w1[k]
+                    u0 += p * x0[k]
+                    u1 += p * x1[k]
+                    u2 += p * x2[k]
+                    u3 += p * x3[k]
+                    v0 += q * x0[k]
+                    v1 += q * x1[k]
+                    v2 += q * x2[k]
+                    v3 += q * x3[k]
+                out[r0, m] = u0 + c0
+                out[r0 + 1, m] = u1 + c1
+                if r0 + 2 < rows:
+                    out[r0 + 2, m] = u2 + c2
+                    out[r0 + 3, m] = u3 + c3
+                c0 = v0
+                c1 = v1
+                c2 = v2
+                c3 = v3
 
-    return window_frames, stft_terms, mel_frames
+    @jit
+    def mel_scan(deg, ref, hop, w, fft, table, frames, spectra, mag, w0, w1, starts, mel):  # noqa: ANN001, ANN202
+        # mel_frames over every frame of (deg, ref), chunk by chunk (window, MKL rfft, reduce)
+        ri = spectra.view(np.float64)
+        for f0 in range(0, mel.shape[0], frames.shape[0]):
+            count = min(frames.shape[0], mel.shape[0] - f0)
+            window_frames(deg, ref, f0, hop, w, frames[:count])
+            transform(fft, table, frames, spectra, count)
+            mel_frames(ri[:count], mag, w0, w1, starts, mel[f0:f0 + count])
+
+    @jit
+    def mel_terms(mel, eps, direct_logs):  # noqa: ANN001, ANN202
+        # (Σ |M_D - M_R|, Σ |ln max(M_D, eps) - ln max(M_R, eps)|) over mel [F, 2, n_mels]
+        n = mel.shape[2]
+        products, exponents = new_lanes()
+        mag = 0.0
+        logs = 0.0
+        rounds = 0
+        for f in range(mel.shape[0]):
+            d = mel[f, 0]
+            r = mel[f, 1]
+            for k0 in range(0, n, lanes):
+                hi = products[0]
+                lo = products[1]
+                for j in range(min(lanes, n - k0)):
+                    k = k0 + j
+                    mag += abs(d[k] - r[k])
+                    cd = max(d[k], eps)
+                    cr = max(r[k], eps)
+                    if direct_logs:
+                        logs += abs(math.log(cd) - math.log(cr))
+                    else:
+                        hi[j] *= max(cd, cr)
+                        lo[j] *= min(cd, cr)
+                rounds += 1
+                if rounds == rounds_per_renorm:
+                    renormalise(products, exponents)
+                    rounds = 0
+        renormalise(products, exponents)
+        return mag, logs + log_ratio_sum(products, exponents)
+
+    return SimpleNamespace(new_lanes=new_lanes, log_ratio_sum=log_ratio_sum, window_frames=window_frames,
+                           stft_terms=stft_terms, stft_scan=stft_scan, mel_frames=mel_frames, mel_scan=mel_scan,
+                           mel_terms=mel_terms)
 
 
-def _spectrum_chunks(xy: np.ndarray, n_fft: int, hop: int, win_len: int):  # noqa: ANN202
-    """Yield [F, 2, 2*bins] float64 views of (re, im) for chunks of frames of ``xy`` = [deg, ref].
+def _direct_logs(ref: np.ndarray, deg: np.ndarray, max_window: int, clamp: float) -> bool:
+    """True when the lane products could leave the normal range: |X| <= peak * window length."""
+    peak = max(float(ref.max()), -float(ref.min()), float(deg.max()), -float(deg.min()))
+    return peak * max_window >= _MAX_SPECTRUM or clamp < _MIN_CLAMP
 
-    The frames of ``torch.stft(center=True, pad_mode='reflect')`` with a periodic Hann of
-    ``win_len`` centred in ``n_fft`` (zeros either side), as torch pads a short window.
-    """
-    window_frames = _kernels()[0]
-    pad = n_fft // 2
-    xp = np.pad(xy, ((0, 0), (pad, pad)), mode="reflect")
-    n_frames = 1 + (xp.shape[1] - n_fft) // hop
-    off = (n_fft - win_len) // 2
-    chunk = max(1, min(n_frames, _CHUNK_BYTES // (32 * (n_fft // 2 + 1))))
-    w = _hann(win_len)
-    buf = np.zeros((chunk, 2, n_fft))  # the zeros outside the window are never overwritten
-    tbuf = torch.from_numpy(buf)
-    for f0 in range(0, n_frames, chunk):
-        k = min(chunk, n_frames - f0)
-        window_frames(xp[:, off:], f0, hop, w, 0, buf[:k, :, off:])
-        yield torch.fft.rfft(tbuf[:k]).numpy().view(np.float64)
+
+def _torch_chunks(deg: np.ndarray, ref: np.ndarray, frames: np.ndarray, hop: int, w: np.ndarray):  # noqa: ANN202
+    """Where torch has no MKL: yield (first frame, [F, 2, 2*bins] (re, im)) chunk by chunk."""
+    n_frames = 1 + deg.size // hop
+    for f0 in range(0, n_frames, frames.shape[0]):
+        count = min(frames.shape[0], n_frames - f0)
+        _kernels().window_frames(deg, ref, f0, hop, w, frames[:count])
+        yield f0, torch.fft.rfft(torch.from_numpy(frames[:count])).numpy().view(np.float64)
 
 
 def _np_stft_distance(ref: np.ndarray, deg: np.ndarray, settings: Mapping[str, Any]) -> float:
     """One item of :func:`multi_resolution_stft_distance` on CPU (float64)."""
-    stft_terms = _kernels()[1]
-    xy = np.stack([deg, ref])
+    k = _kernels()
+    fft = mkl_forward()
     eps = float(settings["eps"])
+    with_lin = settings["w_lin_mag"] != 0
+    direct_logs = _direct_logs(ref, deg, max(settings["win_lengths"]), eps)
     total = 0.0
     for n_fft, hop, win in zip(settings["fft_sizes"], settings["hop_sizes"], settings["win_lengths"], strict=True):
-        bins = n_fft // 2 + 1
-        d2 = r2 = lin = log_sum = 0.0
-        count = 0
-        ratio, pd_row, pr_row = np.empty(bins), np.empty(bins), np.empty(bins)
-        for ri in _spectrum_chunks(xy, n_fft, hop, win):
-            a, b, c, d = stft_terms(ri, eps, ratio, pd_row, pr_row)
-            d2, r2, lin, log_sum = d2 + a, r2 + b, lin + c, log_sum + d  # |ln|D| - ln|R|| = |ln(P_D/P_R)| / 2
-            count += ri.shape[0] * bins
-        sc = math.sqrt(d2) / math.sqrt(r2)
-        total += settings["w_sc"] * sc + settings["w_log_mag"] * 0.5 * log_sum / count
-        total += settings["w_lin_mag"] * lin / count
+        sums = np.zeros(5)  # Σ P_D, Σ P_R, Σ |D||R|, Σ ||D|-|R||, Σ |ln P_D - ln P_R|
+        n_frames = 1 + deg.size // hop
+        frames, spectra = _chunk_buffers(n_fft, n_frames)
+        if fft is not None:
+            table = descriptor_table(n_fft, 2, frames.shape[0])
+            k.stft_scan(deg, ref, hop, _hann(win), fft, table, frames, spectra, eps, with_lin, direct_logs, sums)
+        else:
+            products, exponents = k.new_lanes()
+            for _, ri in _torch_chunks(deg, ref, frames, hop, _hann(win)):
+                k.stft_terms(ri, eps, with_lin, direct_logs, sums, products, exponents)
+            sums[4] += k.log_ratio_sum(products, exponents)
+        count = n_frames * (n_fft // 2 + 1)
+        sc = math.sqrt(max(sums[0] + sums[1] - 2.0 * sums[2], 0.0) / sums[1])
+        log_mag = 0.5 * sums[4] / count  # |ln|D| - ln|R|| = |ln P_D - ln P_R| / 2
+        total += settings["w_sc"] * sc + settings["w_log_mag"] * log_mag + settings["w_lin_mag"] * sums[3] / count
     return total / len(settings["fft_sizes"])
 
 
 def _np_mel_distance(ref: np.ndarray, deg: np.ndarray, sample_rate: int, settings: Mapping[str, Any]) -> float:
     """One item of :func:`mel_distance` on CPU (float64)."""
-    mel_frames = _kernels()[2]
-    xy = np.stack([deg, ref])
-    eps, p = settings["clamp_eps"], settings["pow"]
+    k = _kernels()
+    fft = mkl_forward()
+    eps, p = float(settings["clamp_eps"]), settings["pow"]
+    # mel values are at most the largest |X| times a triangle's weight sum (~n_fft / sample_rate)
+    direct_logs = _direct_logs(ref, deg, max(settings["window_lengths"]), eps)
     total = 0.0
     for win, hop, n_mels, fmin, fmax in zip(
         settings["window_lengths"], settings["hop_lengths"], settings["n_mels"],
         settings["mel_fmin"], settings["mel_fmax"], strict=True,
     ):
-        fb, start, end = _mel_supports(sample_rate, win, n_mels, float(fmin), float(fmax))
-        mel = np.empty((1 + xy.shape[1] // hop, 2, n_mels))
-        mag = np.empty(win // 2 + 1)
-        f0 = 0
-        for ri in _spectrum_chunks(xy, win, hop, win):
-            mel_frames(ri, fb, start, end, mag, mel[f0 : f0 + ri.shape[0]])
-            f0 += ri.shape[0]
-        mag_term = np.abs(mel[:, 0] - mel[:, 1]).mean()
-        np.maximum(mel, eps, out=mel)
-        r = mel[:, 0] / mel[:, 1]  # log10(D^p) - log10(R^p) = p * log10(D / R)
-        log_term = p * np.abs(np.log10(r, out=r)).mean()
-        total += settings["log_weight"] * log_term + settings["mag_weight"] * mag_term
+        w0, w1, starts = _mel_runs(sample_rate, win, n_mels, float(fmin), float(fmax))
+        mel = np.empty((1 + deg.size // hop, 2, n_mels))
+        frames, spectra = _chunk_buffers(win, mel.shape[0])
+        mag = np.empty((frames.shape[0], 2, win // 2 + 1))
+        if fft is not None:
+            table = descriptor_table(win, 2, frames.shape[0])
+            k.mel_scan(deg, ref, hop, _hann(win), fft, table, frames, spectra, mag, w0, w1, starts, mel)
+        else:
+            for f0, ri in _torch_chunks(deg, ref, frames, hop, _hann(win)):
+                k.mel_frames(ri, mag, w0, w1, starts, mel[f0 : f0 + ri.shape[0]])
+        mag_sum, log_sum = k.mel_terms(mel, eps, direct_logs)
+        # |log10(D^p) - log10(R^p)| = p |ln D - ln R| / ln 10
+        log_term = p * log_sum / math.log(10.0) / mel[:, 0].size
+        total += settings["log_weight"] * log_term + settings["mag_weight"] * mag_sum / mel[:, 0].size
     return total
 
 
@@ -494,7 +696,8 @@ class MelDistance(_TorchMetric):
     )
 
     def _fast(self, reference: np.ndarray, degraded: np.ndarray) -> float:
-        return float(mel_distance(reference, degraded, self.info.sample_rate, self.info.settings)[0])
+        ref, deg = _cpu_items(reference, degraded, max(self.info.settings["window_lengths"]))
+        return _np_mel_distance(ref[0], deg[0], self.info.sample_rate, self.info.settings)
 
     def _reference(self, reference: np.ndarray, degraded: np.ndarray) -> float:
         from bench.metrics.spectral_reference import reference_mel_distance
@@ -525,7 +728,8 @@ class StftDistance(_TorchMetric):
     )
 
     def _fast(self, reference: np.ndarray, degraded: np.ndarray) -> float:
-        return float(multi_resolution_stft_distance(reference, degraded, self.info.settings)[0])
+        ref, deg = _cpu_items(reference, degraded, max(self.info.settings["fft_sizes"]))
+        return _np_stft_distance(ref[0], deg[0], self.info.settings)
 
     def _reference(self, reference: np.ndarray, degraded: np.ndarray) -> float:
         from bench.metrics.spectral_reference import reference_stft_distance
