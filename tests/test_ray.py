@@ -1,4 +1,5 @@
-"""The Ray executor: same table as the local executor, and a worker killed mid-task loses and duplicates nothing.
+"""The Ray executor: same table as the local executor with codec inference in Ray tasks, a failing
+codec job changes nothing, and a worker killed mid-task loses and duplicates nothing.
 
 Starts one local Ray instance with 2 CPUs for the module. Skipped when ray is not installed,
 except in CI (CI=true), where the optional extra must be present and these tests must run.
@@ -6,21 +7,29 @@ except in CI (CI=true), where the optional extra must be present and these tests
 
 from __future__ import annotations
 
+import json
+import logging
 import os
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 import soundfile as sf
+import torch
 
 if os.environ.get("CI", "").lower() != "true":
     pytest.importorskip("ray")
 import ray  # noqa: E402
 
+from bench.codecs import OpPoint, codecs  # noqa: E402
+from bench.codecs.encodec import EncodecCodec  # noqa: E402
+from bench.codecs.g711 import G711Codec  # noqa: E402
+from bench.errors import CodecError  # noqa: E402
 from bench.runner.executor import executors, make_executor  # noqa: E402
-from bench.runner.jobs import ScoreJob, score_job  # noqa: E402
+from bench.runner.jobs import CodecJob, ScoreJob, codec_job, score_job  # noqa: E402
 from bench.runner.ray_executor import RayExecutor  # noqa: E402
 from bench.runner.run import RunConfig, run  # noqa: E402
 from bench.runner.store import read_results  # noqa: E402
@@ -33,14 +42,19 @@ N_ITEMS = 3
 @pytest.fixture(scope="module")
 def ray_cluster():
     import cloudpickle
+    import ray.cloudpickle
 
-    # workers cannot import this test module: ship its functions by value
-    cloudpickle.register_pickle_by_value(sys.modules[__name__])
+    # workers cannot import this test module: ship its functions and classes by value (ray
+    # serialises task arguments with its own copy of cloudpickle, which keeps its own list)
+    picklers = {cloudpickle, ray.cloudpickle}
+    for pickler in picklers:
+        pickler.register_pickle_by_value(sys.modules[__name__])
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False,
              runtime_env={"env_vars": {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}})
     yield
     ray.shutdown()
-    cloudpickle.unregister_pickle_by_value(sys.modules[__name__])
+    for pickler in picklers:
+        pickler.unregister_pickle_by_value(sys.modules[__name__])
 
 
 @pytest.fixture(scope="module")
@@ -59,10 +73,15 @@ def tiny_data(tmp_path_factory) -> Path:
     return root
 
 
-def _config(data: Path, tmp: Path, name: str, executor: str, codecs: list[str] = CODECS) -> RunConfig:
+def _config(data: Path, tmp: Path, name: str, executor: str, codecs: list[str] = CODECS,
+            use_cache: bool = True) -> RunConfig:
     return RunConfig(codecs=codecs, tasks=["reconstruction"], data=str(data), out=tmp / name, metrics=METRICS,
                      workers=2, cache_dir=tmp / f"cache-{name}", executor=executor, progress=False,
-                     max_in_flight=4)
+                     max_in_flight=4, use_cache=use_cache)
+
+
+def _stats(run_dir: Path) -> dict:
+    return json.loads((run_dir / "run.json").read_text())["stats"]
 
 
 def _cells(run_dir: Path) -> pd.DataFrame:
@@ -90,7 +109,135 @@ def test_ray_table_equals_local_table(ray_cluster, tiny_data, local_table, tmp_p
     assert len(a) == len(CODECS) * N_ITEMS * len(METRICS)
     assert (a["status"] == "ok").all(), a[a.status != "ok"]
     pd.testing.assert_frame_equal(a, b, check_exact=True)
+    stats = _stats(remote)
+    # every item was coded by a codec job in Ray, none by the driver's own codec stage
+    assert stats["codec_items_computed"] == stats["codec_items_computed_in_jobs"] == len(CODECS) * N_ITEMS
     assert ray.is_initialized()  # the executor joined the running instance and left it running
+
+
+# -- codec inference in Ray tasks: a neural codec (real architecture, seeded random weights) ------
+
+RANDOM_ENCODEC = "test-encodec-random@1.5kbps"
+BROKEN = "test-broken-load@64kbps"
+
+
+class RandomEncodec(EncodecCodec):
+    """EnCodec 24 kHz as registered, but tiny with seeded random weights: a run needs no download."""
+
+    loads_in_this_process = 0
+
+    def load(self, device="cpu", weights=None, random_init=False) -> None:
+        type(self).loads_in_this_process += 1
+        super().load(device, weights, random_init=True)
+
+
+class BrokenLoad(G711Codec):
+    """A codec whose checkpoint cannot be read: it raises on load, wherever it runs."""
+
+    def load(self, device="cpu", weights=None, random_init=False) -> None:
+        raise CodecError("checkpoint is truncated")
+
+
+TEST_OPS = {
+    RANDOM_ENCODEC: OpPoint(replace(codecs.get("encodec_24khz@1.5kbps").meta, id=RANDOM_ENCODEC, family="test"),
+                            RandomEncodec),
+    BROKEN: OpPoint(replace(codecs.get("g711@64kbps").meta, id=BROKEN, family="test"), BrokenLoad),
+}
+for _name, _op in TEST_OPS.items():
+    codecs.register(_name, _op)
+
+
+def _registering_test_codecs(fn):
+    """Wrap a codec-job function so the Ray worker knows this module's op-points (they register on import)."""
+
+    def call(job):
+        from bench.codecs import codecs as registry  # the worker's registry, not a pickled copy
+
+        for name, op in TEST_OPS.items():
+            if name not in registry:
+                registry.register(name, op)
+        return fn(job)
+
+    return call
+
+
+class RayWithTestCodecs(RayExecutor):
+    """The Ray executor whose workers also know the test op-points."""
+
+    def submit_codec(self, fn, job, gpu):
+        return super().submit_codec(_registering_test_codecs(fn), job, gpu)
+
+
+def _failing_for(op_id: str, fn):
+    """Wrap a codec-job function so that jobs of ``op_id`` raise in the worker (a full disk, say)."""
+
+    def call(job):
+        if job.op_id == op_id:
+            raise OSError(f"no space left on device (test) for {job.op_id}")
+        return fn(job)
+
+    return call
+
+
+class RayFailingNeuralJobs(RayWithTestCodecs):
+    """Codec jobs of the random EnCodec raise in the worker; the others run."""
+
+    def submit_codec(self, fn, job, gpu):
+        return super().submit_codec(_failing_for(RANDOM_ENCODEC, fn), job, gpu)
+
+
+executors.register("ray-test-codecs", lambda workers: RayWithTestCodecs(workers))
+executors.register("ray-failing-jobs", lambda workers: RayFailingNeuralJobs(workers))
+NEURAL = ["g711@64kbps", RANDOM_ENCODEC]
+
+
+@pytest.fixture(scope="module")
+def local_neural_table(tiny_data, tmp_path_factory) -> pd.DataFrame:
+    return _cells(run(_config(tiny_data, tmp_path_factory.mktemp("local-neural"), "local", "local", NEURAL,
+                              use_cache=False)))
+
+
+def test_codec_inference_runs_in_ray_tasks_with_the_same_table(ray_cluster, tiny_data, local_neural_table,
+                                                               tmp_path) -> None:
+    assert RandomEncodec.loads_in_this_process > 0  # the local run coded in this (the driver's) process
+    RandomEncodec.loads_in_this_process = 0
+    # --no-cache: the jobs write into a fresh directory only this execution reads
+    remote = run(_config(tiny_data, tmp_path, "ray", "ray-test-codecs", NEURAL, use_cache=False))
+    a, b = local_neural_table, _cells(remote)
+    assert len(a) == len(NEURAL) * N_ITEMS * len(METRICS)
+    assert (a["status"] == "ok").all(), a[a.status != "ok"]
+    pd.testing.assert_frame_equal(a, b, check_exact=True)
+    stats = _stats(remote)
+    assert stats["codec_items_computed"] == stats["codec_items_computed_in_jobs"] == len(NEURAL) * N_ITEMS
+    assert RandomEncodec.loads_in_this_process == 0  # the neural codec never ran in the driver
+    assert list((remote / ".scratch-cache").glob("jobs-*/decoded/*/*.npy"))  # this execution's own directory
+    assert not (tmp_path / "cache-ray").exists()  # the shared cache was neither read nor written
+
+
+def test_failing_codec_jobs_change_nothing(ray_cluster, tiny_data, local_neural_table, tmp_path, caplog) -> None:
+    # BROKEN raises on load: its jobs report why, the driver tries too, and its cells fail with the reason;
+    # the random EnCodec's jobs raise in the worker: logged with the reason, the driver codes its items
+    with caplog.at_level(logging.WARNING, logger="bench.runner.codec_prefill"):
+        out = run(_config(tiny_data, tmp_path, "failing", "ray-failing-jobs", [*NEURAL, BROKEN]))
+    df = _cells(out)
+    bad = df.loc[BROKEN]
+    assert len(bad) == N_ITEMS * len(METRICS) and (bad["status"] == "error").all()
+    assert bad["error"].str.contains("checkpoint is truncated").all()
+    assert any(RANDOM_ENCODEC in r.message and "no space left on device" in r.message for r in caplog.records)
+    pd.testing.assert_frame_equal(df.loc[NEURAL], local_neural_table, check_exact=True)
+    stats = _stats(out)
+    assert stats["codec_items_computed_in_jobs"] == N_ITEMS  # g711 in Ray
+    assert stats["codec_items_computed"] == len(NEURAL) * N_ITEMS  # and the EnCodec items in the driver
+
+
+def test_codec_job_fills_the_cache_and_leaves_its_worker_as_it_found_it(tiny_data, tmp_path) -> None:
+    """A neural codec flushes denormals process-wide; the scoring jobs after it in a worker must not."""
+    items = [(f"u{i}", str(tiny_data / f"u{i}.wav")) for i in range(N_ITEMS)]
+    job = CodecJob(RANDOM_ENCODEC, None, "cpu", 2, str(tmp_path / "cache"), items)
+    result = codec_job(job)
+    assert result.n_computed == N_ITEMS and result.load_error is None
+    assert (torch.tensor([1e-40]) * 1.0).item() != 0.0  # denormals survive: flushing is off again
+    assert codec_job(job).n_computed == 0  # everything is in the cache now
 
 
 def _crash_once(marker_dir: str):

@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +21,9 @@ from bench.cli import main
 from bench.codecs import codecs, register_codec
 from bench.codecs.base import Bitstream, BitstreamCodec, Codec, CodecMeta
 from bench.errors import CodecError
+from bench.runner import codec_prefill
+from bench.runner.executor import InlineExecutor, executors
+from bench.runner.run import RunConfig, run
 from bench.runner.store import read_results
 
 FAST_METRICS = "si_sdr,mel_distance,stoi"
@@ -316,3 +320,37 @@ def test_encode_only_codec_records_codes_and_fails_resynthesis_cells(tiny_data, 
     codes = np.load(enc.codes_path.iloc[0])
     assert codes.shape[0] == 1 and len(np.unique(codes)) > 1
     assert np.allclose(enc.payload_bps, 400, rtol=0.05)
+
+
+# -- codec jobs: an executor that takes them codes ahead into the cache, the driver codes nothing ---
+
+class CodecJobsInline(InlineExecutor):
+    """Takes codec jobs and runs them at once on CPU (as the Ray executor does without GPUs), recording each."""
+
+    calls: list[tuple[str, bool, list[str]]] = []
+
+    def submit_codec(self, fn, job, gpu):
+        self.calls.append((job.op_id, gpu, [item_id for item_id, _ in job.items]))
+        return self.submit(fn, replace(job, device="cpu"))
+
+
+executors.register("inline-codec-jobs", lambda workers: CodecJobsInline())
+
+
+def test_codec_jobs_fill_the_cache_the_driver_reads(tiny_data, tmp_path, monkeypatch):
+    monkeypatch.setattr(codec_prefill, "BATCHES_PER_JOB", 1)  # one reference per job at batch size 1
+    CodecJobsInline.calls = []
+    config = RunConfig(codecs=["g711@64kbps", "test-units@400bps"], tasks=["reconstruction"], data=str(tiny_data),
+                       out=tmp_path / "run", metrics=["si_sdr"], cache_dir=tmp_path / "cache", progress=False,
+                       executor="inline-codec-jobs", batch_size=1,
+                       device="cuda")  # no CUDA here: the driver's stage must never load a codec
+    out = run(config)
+    calls = CodecJobsInline.calls
+    assert [(op, gpu) for op, gpu, _ in calls] == [("g711@64kbps", False)] * 3 + [("test-units@400bps", True)] * 3
+    assert all(len(items) == 1 for _, _, items in calls)  # chunks of BATCHES_PER_JOB × batch size
+    stats = json.loads((out / "run.json").read_text())["stats"]
+    assert stats["codec_items_computed"] == stats["codec_items_computed_in_jobs"] == 6
+    df = _rows(out)
+    assert (df[df.codec == "g711@64kbps"].status == "ok").all(), df[["codec", "item_id", "error"]]
+    assert df[df.codec == "test-units@400bps"].error.str.contains("encode-only").all()
+    assert len(pd.read_parquet(out / "encodings.parquet")) == 6

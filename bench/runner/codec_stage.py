@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.audio import Audio, resample, to_channels
+from bench.audio import Audio, load_audio, resample, to_channels
 from bench.codecs import OpPoint
 from bench.codecs.base import Codec, Measured
 from bench.errors import CodecError
@@ -29,6 +29,18 @@ class RefAudio:
     audio: Audio | None
     sha256: str | None
     error: str | None = None
+
+
+def load_reference(item_id: str, path: str | Path) -> RefAudio:
+    """Read and hash one reference; a failure becomes the reason, so one bad file fails alone.
+
+    The one loader of references, whether the driver or a codec job (by path) reads them.
+    """
+    try:
+        audio = load_audio(path)
+        return RefAudio(item_id, audio, audio.sha256())
+    except Exception as exc:
+        return RefAudio(item_id, None, None, f"{type(exc).__name__}: {exc}")
 
 
 def weights_identity(path: Path | None) -> str | None:

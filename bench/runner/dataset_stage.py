@@ -17,12 +17,11 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from bench.audio import load_audio
 from bench.codecs import OpPoint
 from bench.data import resolve_dataset
 from bench.data.manifest import Dataset, Item
 from bench.runner.cache import DecodedEntry, content_key
-from bench.runner.codec_stage import CodecStage, RefAudio
+from bench.runner.codec_stage import CodecStage, RefAudio, load_reference
 from bench.runner.store import row_key
 
 if TYPE_CHECKING:
@@ -33,11 +32,11 @@ log = logging.getLogger(__name__)
 
 def _refs(dataset: Dataset, items: list[Item]) -> Iterator[RefAudio]:
     for item in items:
-        try:
-            audio = load_audio(dataset.path_of(item))
-            yield RefAudio(item.id, audio, audio.sha256())
-        except Exception as exc:
-            log.warning("%s: cannot load %s for a dataset-level task: %s", dataset.name, item.id, exc)
+        ref = load_reference(item.id, dataset.path_of(item))
+        if ref.audio is None:
+            log.warning("%s: cannot load %s for a dataset-level task: %s", dataset.name, item.id, ref.error)
+            continue
+        yield ref
 
 
 def _entries(stage: CodecStage, dataset: Dataset, items: list[Item]) -> dict[str, DecodedEntry]:

@@ -1,8 +1,10 @@
 """Executors run scoring jobs: inline (1 worker), in a local process pool, or on Ray.
 
 All return ``concurrent.futures.Future`` objects, so the runner streams results the same way
-whatever runs them. Executors register in one registry; the ``ray`` entry imports its module
-(and ray) only when chosen, so the core never needs ray installed.
+whatever runs them. An executor that can place codec inference (on a cluster's GPUs) also takes
+codec jobs (``submit_codec``); the local ones decline, and the driver codes as it always has.
+Executors register in one registry; the ``ray`` entry imports its module (and ray) only when
+chosen, so the core never needs ray installed.
 """
 
 from __future__ import annotations
@@ -31,6 +33,15 @@ class Executor(ABC):
 
     def warm_up(self, fn: Callable[[Any], Any], arg: Any) -> None:  # noqa: B027 - nothing to warm inline
         """Start workers now and run ``fn(arg)`` in each, overlapping start-up with codec inference."""
+
+    def submit_codec(self, fn: Callable[[Any], Any], job: Any, gpu: bool) -> Future | None:
+        """Schedule codec inference ``fn(job)``, on a GPU when ``gpu`` and the executor has one.
+
+        None: this executor does not run codec jobs, the driver codes in its own process. A local
+        pool declines because the driver already holds the device (and, on one machine, the
+        cores), so moving codecs into its workers would only add loading and copying.
+        """
+        return None
 
 
 class InlineExecutor(Executor):

@@ -1,13 +1,16 @@
-"""Scoring jobs on a Ray cluster: ``codecbench run --executor ray [--address ADDR]``.
+"""Codec and scoring jobs on a Ray cluster: ``codecbench run --executor ray [--address ADDR]``.
 
-Ray runs exactly the jobs the local pool runs (``score_job`` on a ``ScoreJob``); each task's
-``ObjectRef`` is handed back as a ``concurrent.futures.Future``, so results stream into the same
-result store, value cache and resume logic. Only this module imports ray, and only when the
-``ray`` executor is chosen (``pip install 'codecbench[ray]'``).
+Ray runs the work units of a run as tasks: codec inference of each op-point in chunks of
+references (``codec_job`` on a ``CodecJob``, one GPU per task for neural op-points when the
+cluster has GPUs and the run's device is not ``cpu``, else one CPU) and the metric and judge
+scoring (``score_job`` on a ``ScoreJob``, one CPU). Codec jobs write decoded audio into the
+cache, where the driver's codec stage then finds it, so results, value cache and resume logic
+are those of a local run. Each task's ``ObjectRef`` is handed back as a
+``concurrent.futures.Future``. Only this module imports ray, and only when the ``ray`` executor
+is chosen (``pip install 'codecbench[ray]'``).
 
-Codec inference stays in the driver process (on its GPU with ``--device cuda``); workers only
-score. Jobs carry file paths (reference audio, decoded audio in the cache), so on a multi-node
-cluster the dataset and the cache directory must be on a filesystem every node mounts.
+Jobs carry file paths (reference audio, the cache directory), so on a multi-node cluster the
+dataset and the cache directory must be on a filesystem every node mounts.
 
 A worker that dies mid-task (OOM kill, node loss, ``os._exit``) is retried by Ray up to
 ``max_retries`` times; the driver sees one result per job, and the store keeps one row per
@@ -16,6 +19,7 @@ row key whatever happens.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Callable
 from concurrent.futures import Future
@@ -35,9 +39,16 @@ def _call(fn: Callable[[Any], Any], arg: Any) -> Any:
     return fn(arg)
 
 
+def _call_codec(fn: Callable[[Any], Any], job: Any) -> Any:
+    """Runs in a Ray worker: code on the GPU Ray granted this task (it sets the visible device), else on CPU."""
+    return _call(fn, dataclasses.replace(job, device="cuda" if ray.get_gpu_ids() else "cpu"))
+
+
 class RayExecutor(Executor):
     """Submits jobs as Ray tasks of ``num_cpus`` CPUs each; connects to ``address`` or starts Ray locally.
 
+    Codec jobs that ask for a GPU get one GPU (plus ``num_cpus``) when the cluster has any GPU,
+    otherwise they run as CPU tasks like scoring jobs, one numerical thread per CPU slot.
     ``workers`` bounds the local instance this starts when no cluster is given (``ray.init(num_cpus=
     workers)``); on an existing cluster Ray's own CPU accounting decides how many run at once.
     """
@@ -58,9 +69,20 @@ class RayExecutor(Executor):
         self.workers = max(1, int(ray.cluster_resources().get("CPU", workers) // num_cpus))
         self._remote = ray.remote(_call).options(num_cpus=num_cpus, max_retries=max_retries,
                                                  retry_exceptions=False)
+        self.has_gpus = ray.cluster_resources().get("GPU", 0) > 0
+        # CPU codec jobs share the scoring workers (a second worker pool on the same CPUs would make
+        # Ray kill and restart warm scoring workers); codec_job leaves the process as it found it. A GPU
+        # job gets a fresh process (Ray's default for GPU tasks), which frees the GPU's memory after it.
+        codec = {"num_cpus": num_cpus, "max_retries": max_retries, "retry_exceptions": False}
+        self._codec_cpu = ray.remote(**codec)(_call_codec)
+        self._codec_gpu = ray.remote(num_gpus=1, max_calls=1, **codec)(_call_codec)
 
     def submit(self, fn: Callable[[Any], Any], arg: Any) -> Future:
         return self._remote.remote(fn, arg).future()
+
+    def submit_codec(self, fn: Callable[[Any], Any], job: Any, gpu: bool) -> Future:
+        remote = self._codec_gpu if gpu and self.has_gpus else self._codec_cpu
+        return remote.remote(fn, job).future()
 
     def warm_up(self, fn: Callable[[Any], Any], arg: Any) -> None:
         """Start one worker per CPU slot and load the metrics there while the codecs run."""

@@ -3,6 +3,8 @@
 The flow: each op-point's codec stage turns references into decoded audio in bounded batches;
 each (task, item) pair whose rows are missing becomes a scoring job for the executor; values
 already in the cache become rows without work. Rows go to the append-only store as they arrive.
+An executor that takes codec jobs (Ray) codes ahead into the decoded cache (codec_prefill), and
+the codec stage then reads instead of coding.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+import uuid
 from collections.abc import Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, wait
 from dataclasses import asdict, dataclass, field
@@ -20,7 +23,6 @@ from typing import Any
 from tqdm import tqdm
 
 import bench
-from bench.audio import load_audio
 from bench.codecs import OpPoint, codecs
 from bench.data import resolve_dataset
 from bench.data.manifest import Dataset, Item
@@ -29,7 +31,8 @@ from bench.lms import lms
 from bench.metrics import metrics
 from bench.runner.atomic import atomic_path, atomic_write_bytes
 from bench.runner.cache import Cache, DecodedEntry, content_key, default_cache_dir
-from bench.runner.codec_stage import CodecStage, RefAudio
+from bench.runner.codec_prefill import CodecPrefill, codec_jobs
+from bench.runner.codec_stage import CodecStage, RefAudio, load_reference
 from bench.runner.dataset_stage import run_dataset_tasks
 from bench.runner.executor import Executor, make_executor
 from bench.runner.jobs import ScoreJob, score_job, warm_metrics
@@ -108,7 +111,8 @@ class Run:
                                      schema=ENCODING_SCHEMA)
         self.cache = Cache(config.cache_dir if config.use_cache else self.run_dir / ".scratch-cache",
                            read=config.use_cache)
-        self.stats = {"codec_items_computed": 0, "cells_computed": 0, "cells_from_cache": 0, "cells_skipped": 0}
+        self.stats = {"codec_items_computed": 0, "codec_items_computed_in_jobs": 0, "cells_computed": 0,
+                      "cells_from_cache": 0, "cells_skipped": 0}
         self._prov = provenance_json()
         self._git = git_hash()
 
@@ -184,16 +188,23 @@ class Run:
         return out
 
     # -- execution ---------------------------------------------------------------------------
-    def _references(self, items: list[Item]) -> Iterator[RefAudio]:
+    def _references(self, items: Iterator[Item]) -> Iterator[RefAudio]:
         for item in items:
-            if item.error:
-                yield RefAudio(item.id, None, None, item.error)
-                continue
-            try:
-                audio = load_audio(self.dataset.path_of(item))
-                yield RefAudio(item.id, audio, audio.sha256())
-            except Exception as exc:
-                yield RefAudio(item.id, None, None, f"{type(exc).__name__}: {exc}")
+            yield (RefAudio(item.id, None, None, item.error) if item.error
+                   else load_reference(item.id, self.dataset.path_of(item)))
+
+    def _start_codec_jobs(self, executor: Executor, order: list[Item]) -> tuple[CodecPrefill, Cache]:
+        """Codec jobs on the executor, and the cache the driver's codec stages then read.
+
+        That is the run's cache, unless the run reads no cache (``--no-cache``): then the jobs
+        write into a fresh directory that only this execution reads, so nothing coded before is
+        reused and the codecs still run on the executor.
+        """
+        root = self.cache.root if self.cache.read else self.run_dir / ".scratch-cache" / f"jobs-{uuid.uuid4().hex}"
+        prefill = CodecPrefill(executor, codec_jobs(self, order, root), max_pending=max(2, 2 * executor.workers))
+        if prefill.active and not self.cache.read:
+            return prefill, Cache(root)
+        return prefill, self.cache
 
     def execute(self, executor: Executor) -> None:
         by_id = {item.id: item for item in self.dataset.items}
@@ -234,12 +245,16 @@ class Run:
                     bar.update(1)
 
         try:
+            prefill, decoded_cache = self._start_codec_jobs(executor, order)
             for op in self.ops:
                 items = (it for it in order if self.missing(op, it))
                 bar.set_postfix_str(op.meta.id)
                 weights = self.config.weights.get(op.meta.id)
-                stage = CodecStage(op, self.cache, self.config.device, self.config.batch_size,
+                stage = CodecStage(op, decoded_cache, self.config.device, self.config.batch_size,
                                    Path(weights) if weights else None)
+                for result in prefill.finish(op.meta.id, lambda: collect(block=False)):
+                    self.stats["codec_items_computed"] += result.n_computed
+                    self.stats["codec_items_computed_in_jobs"] += result.n_computed
                 ref_iter = self._partition_failures(op, self._references(items), by_id, bar)
                 for ref, entry in stage.process(ref_iter):
                     item = by_id[ref.item_id]
@@ -257,6 +272,7 @@ class Run:
                     while len(in_flight) >= self.config.max_in_flight:
                         collect(block=True)
                     collect(block=False)
+                    prefill.top_up()
                 run_dataset_tasks(self, op, stage)
                 self.stats["codec_items_computed"] += stage.n_computed
             run_lm_tasks(self)
