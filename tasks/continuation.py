@@ -49,6 +49,7 @@ from bench.judges import ASRJudge, MOSJudge, SpeakerJudge
 from bench.judges.cache import cached_call
 from bench.judges.text import normalise, word_errors
 from bench.lms.base import CodecLM, Generated, GenerationRequest
+from bench.numerics import flushed_denormals
 from bench.task import CellOutcome, Task, register_task
 
 MIN_CONTINUATION_S = 1.0
@@ -98,8 +99,9 @@ class ContinuationTask(Task):
             truth = _cut(audio, entry.prompt_end or 0.0, None)
             max_s = max(len(truth[0]) / truth[1], MIN_CONTINUATION_S)
             max_s = min(max_s, max_seconds) if max_seconds else max_s
-            gens: list[Generated] = [lm.generate(GenerationRequest(
-                "continuation", "", prompt, psr, "", seed, max_s, entry.id)) for seed in range(n_seeds)]
+            with flushed_denormals():
+                gens: list[Generated] = [lm.generate(GenerationRequest(
+                    "continuation", "", prompt, psr, "", seed, max_s, entry.id)) for seed in range(n_seeds)]
         except Exception as exc:
             msg = f"generation: {type(exc).__name__}: {exc}"
             return [CellOutcome(m, None, msg, time.perf_counter() - start) for m in metric_ids]

@@ -53,6 +53,7 @@ from bench.judges.text import normalise, word_errors
 from bench.lms.base import CodecLM, Generated, GenerationRequest, to_mono
 from bench.metrics import MetricInfo
 from bench.metrics.task_scored import TaskScoredMetric, _register_once, judge_metric_id
+from bench.numerics import flushed_denormals
 from bench.task import CellOutcome, Task, register_task
 
 SETTINGS = ("continuation", "cross")
@@ -168,11 +169,12 @@ def resynthesise(lm: CodecLM, truth: tuple[np.ndarray, int] | None, prompt: tupl
     if not lm.has_codec:
         return None, None, error
     try:
-        resyn_truth = None
-        if truth is not None:
-            g = lm.resynthesize(*truth)
-            resyn_truth = (g.audio, g.sample_rate)
-        g = lm.resynthesize(*prompt)
+        with flushed_denormals():
+            resyn_truth = None
+            if truth is not None:
+                g = lm.resynthesize(*truth)
+                resyn_truth = (g.audio, g.sample_rate)
+            g = lm.resynthesize(*prompt)
         return resyn_truth, (g.audio, g.sample_rate), error
     except Exception as exc:
         return None, None, f"resynthesis: {type(exc).__name__}: {exc}"
@@ -239,10 +241,10 @@ class ZeroShotTTSTask(Task):
             dur = entry.target_duration or (target.duration if target else 5.0)
             max_s = max(dur - (entry.prompt_end or 0.0), 1.0) if entry.setting == "continuation" else dur
             max_s = min(max_s, max_seconds) if max_seconds else max_s
-            gens: list[Generated] = []
-            for seed in range(n_seeds):
-                gens.append(lm.generate(GenerationRequest(
-                    "tts", entry.target_text, prompt, psr, entry.prompt_text, seed, max_s, entry.id)))
+            with flushed_denormals():
+                gens: list[Generated] = [lm.generate(GenerationRequest(
+                    "tts", entry.target_text, prompt, psr, entry.prompt_text, seed, max_s, entry.id))
+                    for seed in range(n_seeds)]
         except Exception as exc:
             msg = f"generation: {type(exc).__name__}: {exc}"
             return [CellOutcome(m, None, msg, time.perf_counter() - start) for m in metric_ids]

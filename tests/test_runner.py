@@ -354,3 +354,32 @@ def test_codec_jobs_fill_the_cache_the_driver_reads(tiny_data, tmp_path, monkeyp
     assert (df[df.codec == "g711@64kbps"].status == "ok").all(), df[["codec", "item_id", "error"]]
     assert df[df.codec == "test-units@400bps"].error.str.contains("encode-only").all()
     assert len(pd.read_parquet(out / "encodings.parquet")) == 6
+
+
+def test_models_flush_denormals_only_inside_their_own_calls():
+    """Flushing is process-wide: a neural codec or codec-LM must not leave it on for the metrics after it."""
+    import torch
+
+    from bench.codecs import codecs
+    from bench.lms import lms
+    from bench.lms.base import GenerationRequest
+    from bench.numerics import flushed_denormals
+
+    def flushing() -> bool:
+        return (torch.tensor([1e-40]) * 1.0).item() == 0.0
+
+    assert not flushing()
+    with flushed_denormals():
+        with flushed_denormals():
+            assert flushing()
+        assert flushing()  # nested: still on until the outer block ends
+    assert not flushing()
+    codec = codecs.get("encodec_24khz@1.5kbps").build()
+    codec.load(random_init=True)
+    codec.roundtrip([np.zeros((1, 2400), np.float32)])
+    assert not flushing()
+    lm = lms.get("musicgen-small").build()
+    lm.load(random_init=True)
+    assert not flushing()
+    lm.generate(GenerationRequest("text_to_music", text="x", max_duration_s=0.2))
+    assert not flushing()

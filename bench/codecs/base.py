@@ -19,6 +19,7 @@ import numpy as np
 import torch
 
 from bench.errors import CodecError
+from bench.numerics import flushed_denormals
 
 CodecKind = Literal["tokens", "bitstream"]
 
@@ -195,7 +196,7 @@ class Codec(ABC):
         batch = torch.zeros(len(items), self.meta.channels, int(lengths.max()))
         for i, x in enumerate(items):
             batch[i, :, : x.shape[-1]] = torch.from_numpy(np.ascontiguousarray(x))
-        with torch.inference_mode():
+        with torch.inference_mode(), flushed_denormals():
             encoded = self.encode(batch.to(self.device), lengths)
             if not self.meta.decodable:
                 return [(None, m) for m in self.measure(encoded)]

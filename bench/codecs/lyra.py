@@ -298,7 +298,6 @@ class LyraSoundStreamCodec(TokenCodec):
             raise CodecError(f"{self.meta.id}: no random-init variant — Lyra v2 exists only as TFLite graphs, "
                              "which cannot be rebuilt with other weights without TensorFlow; run the "
                              "conformance check with the released files instead (they are 3.6 MB)")
-        torch.set_flush_denormal(True)
         self.device = torch.device(device)
         self.weights_path = self.resolve_model_dir(weights)
         self.runtime = self.build_pretrained(self.weights_path)

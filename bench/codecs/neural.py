@@ -55,7 +55,6 @@ class TokenCodec(Codec):
 
     def load(self, device: str | torch.device = "cpu", weights: Path | None = None,
              random_init: bool = False) -> None:
-        torch.set_flush_denormal(True)  # random and trained weights hit denormals; 10x slower without
         self.device = torch.device(device)
         if random_init:
             torch.manual_seed(0)

@@ -164,7 +164,6 @@ class NetworkLM(CodecLM):
     processor: Any = None
 
     def load(self, device: str | torch.device = "cpu", path: Path | None = None, random_init: bool = False) -> None:
-        torch.set_flush_denormal(True)  # random tiny networks make denormals that slow CPU inference a lot
         self.device = torch.device(device)
         self.random_init = random_init
         if random_init:

@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from bench.audio import Audio, load_audio, prepare_pair
 from bench.codecs import codecs
@@ -75,8 +74,8 @@ class CodecJobResult:
 def codec_job(job: CodecJob) -> CodecJobResult:
     """Executed by workers: run the op-point's codec stage over the references, filling the cache.
 
-    The worker also runs scoring jobs, so the job leaves it as it found it: neural codecs switch
-    on flushing denormals process-wide, which would change metric values computed after them.
+    The worker also runs scoring jobs; codecs flush denormals only inside their own calls
+    (:func:`bench.numerics.flushed_denormals`), so the scores after this job are unaffected.
     """
     start = time.perf_counter()
     cache = Cache(Path(job.cache_dir))
@@ -87,7 +86,6 @@ def codec_job(job: CodecJob) -> CodecJobResult:
             pass
     finally:
         cache.close()
-        torch.set_flush_denormal(False)  # the default, which nothing on the scoring side changes
     return CodecJobResult(stage.n_computed, stage.load_error, time.perf_counter() - start)
 
 
