@@ -1,4 +1,5 @@
-"""The fast STOI/ESTOI kernel equals pystoi to 1e-6 on real speech, and the reference stays one flag away."""
+"""The fast STOI/ESTOI and spectral kernels equal their references to 1e-6 on real speech, and the
+references stay one flag away."""
 
 from __future__ import annotations
 
@@ -131,3 +132,121 @@ def test_gpu_equals_cpu(speech_pairs) -> None:
     for extended in (False, True):
         cpu = fast_stoi.stoi(x, y, 16000, extended)
         assert abs(fast_stoi.stoi(x, y, 16000, extended, device="cuda") - cpu) <= 1e-9
+
+
+# ----------------------------------------------------------------------------- spectral distances
+
+SPECTRAL_CODECS = ("opus@6kbps", "mp3@8kbps", "amrnb@4.75kbps", "g722@64kbps")
+# samples at 16 kHz, cut from the middle of each utterance; None keeps it whole. 1025 is the
+# shortest signal the 2048-point STFTs accept (reflect padding needs more than 1024 samples).
+SPECTRAL_LENGTHS = (None, 12345, 4097, 2049, 1025)
+
+
+def _spectral_reference(metric_id: str, x: np.ndarray, y: np.ndarray) -> float:
+    from bench.metrics.spectral_reference import reference_mel_distance, reference_stft_distance
+
+    return reference_mel_distance(x, y, 16000) if metric_id == "mel_distance" else reference_stft_distance(x, y)
+
+
+@pytest.fixture(scope="module")
+def codec_speech_pairs() -> list[tuple[np.ndarray, np.ndarray]]:
+    """Embedded-corpus utterances through four real codecs, whole and cut to short, odd lengths."""
+    from bench.audio import resample, to_channels
+
+    ds = resolve_dataset("embedded")
+    items = sorted(ds.items, key=lambda it: it.id)[N_PAIRS:N_PAIRS + len(SPECTRAL_CODECS)]  # not the STOI ones
+    pairs = []
+    for item, name in zip(items, SPECTRAL_CODECS, strict=True):
+        op = codecs.get(name)
+        codec = op.build()
+        codec.load("cpu")
+        ref = load_audio(ds.path_of(item))
+        out, _ = codec.roundtrip([to_channels(resample(ref.samples, ref.sample_rate, op.meta.sample_rate),
+                                              op.meta.channels)])[0]
+        x, y = prepare_pair(ref, Audio(out, op.meta.sample_rate), 16000)
+        for n in SPECTRAL_LENGTHS:
+            start = 0 if n is None else (x.size - n) // 2
+            pairs.append((x[start:start + n] if n else x, y[start:start + n] if n else y))
+    return pairs
+
+
+@pytest.mark.parametrize("metric_id", ["mel_distance", "stft_distance"])
+def test_spectral_metrics_match_references_on_codec_speech(codec_speech_pairs, metric_id: str) -> None:
+    metric = metrics.get(metric_id)
+    values = []
+    for x, y in codec_speech_pairs:
+        want = _spectral_reference(metric_id, x, y)
+        got = metric.compute(x, y)
+        assert abs(got - want) <= TOL * abs(want), (x.size, got, want)
+        values.append(want)
+    assert len({round(v, 4) for v in values}) == len(values)  # every pair is a different test
+
+
+def _cpu_values(pairs: list[tuple[np.ndarray, np.ndarray]]) -> list[tuple[float, float]]:
+    from bench.metrics import spectral
+
+    return [(spectral._np_mel_distance(x, y, 16000, spectral.MEL_SETTINGS),
+             spectral._np_stft_distance(x, y, spectral.STFT_SETTINGS)) for x, y in pairs]
+
+
+def _assert_close(got: list[tuple[float, float]], want: list[tuple[float, float]], rel: float) -> None:
+    for g, w in zip(got, want, strict=True):
+        for a, b in zip(g, w, strict=True):
+            assert abs(a - b) <= rel * abs(b), (a, b)
+
+
+def test_spectral_mkl_path_equals_torch_fft_path(codec_speech_pairs, monkeypatch) -> None:
+    """The numba loop calling MKL directly and the fallback chunks through torch.fft agree."""
+    from bench.metrics import spectral
+
+    if spectral.mkl_forward() is None:
+        pytest.skip("torch here has no MKL: only the torch.fft path exists")
+    fast = _cpu_values(codec_speech_pairs[::2])
+    monkeypatch.setattr(spectral, "mkl_forward", lambda: None)
+    _assert_close(_cpu_values(codec_speech_pairs[::2]), fast, 1e-12)
+
+
+def test_spectral_log_by_log_equals_lane_products(codec_speech_pairs, monkeypatch) -> None:
+    """The exact fallback (one log per bin, for very loud input) gives the lane products' sums."""
+    from bench.metrics import spectral
+
+    products = _cpu_values(codec_speech_pairs[1::2])
+    monkeypatch.setattr(spectral, "_MAX_SPECTRUM", 0.0)
+    _assert_close(_cpu_values(codec_speech_pairs[1::2]), products, 1e-12)
+
+
+@pytest.mark.parametrize("metric_id", ["mel_distance", "stft_distance"])
+def test_spectral_loud_unnormalised_input_matches_reference(codec_speech_pairs, metric_id: str) -> None:
+    """Samples scaled far beyond full scale take the log-by-log route and still match."""
+    x, y = codec_speech_pairs[0]
+    x, y = x.astype(np.float64) * 3e6, y.astype(np.float64) * 3e6
+    want = _spectral_reference(metric_id, x, y)
+    assert abs(metrics.get(metric_id).compute(x, y) - want) <= TOL * abs(want)
+
+
+def test_spectral_threads_give_serial_values(codec_speech_pairs) -> None:
+    """The kernels release the GIL and keep MKL descriptors per thread: threads change nothing."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    pairs = codec_speech_pairs[:6]
+    serial = _cpu_values(pairs)
+    with ThreadPoolExecutor(3) as pool:
+        threaded = list(pool.map(lambda p: _cpu_values([p])[0], pairs))
+    assert threaded == serial
+
+
+@pytest.mark.parametrize(("sr", "n_fft", "n_mels", "fmin", "fmax"),
+                         [(16000, 2048, 150, 0.0, 8000.0), (16000, 512, 80, 0.0, 8000.0),
+                          (44100, 1024, 128, 0.0, 22050.0), (8000, 512, 40, 100.0, 3500.0)])
+def test_mel_runs_rebuild_the_filterbank(sr: int, n_fft: int, n_mels: int, fmin: float, fmax: float) -> None:
+    """Two weights per bin (rising edge of one triangle, falling edge of the one before) are the bank."""
+    from bench.metrics.spectral import _mel_runs, mel_filterbank
+
+    w0, w1, starts = _mel_runs(sr, n_fft, n_mels, fmin, fmax)
+    rebuilt = np.zeros((n_mels, n_fft // 2 + 1))
+    for m in range(n_mels):
+        run = slice(starts[m], starts[m + 1])
+        rebuilt[m, run] += w0[run]
+        if m + 1 < n_mels:
+            rebuilt[m + 1, run] += w1[run]
+    np.testing.assert_array_equal(rebuilt, mel_filterbank(sr, n_fft, n_mels, fmin, fmax))

@@ -59,6 +59,18 @@ def mkl_forward() -> ctypes._CFuncPtr | None:
     return None if lib is None else lib.DftiComputeForward
 
 
+def aligned_empty(shape: tuple[int, ...], dtype: type = np.float64) -> np.ndarray:
+    """An uninitialised C-contiguous array starting on a 64-byte boundary.
+
+    MKL takes different code paths for differently aligned buffers, which changes results in
+    the last bit: aligned buffers keep every call (any thread, any allocator state) identical.
+    """
+    nbytes = int(np.prod(shape)) * np.dtype(dtype).itemsize
+    raw = np.empty(nbytes + 64, dtype=np.uint8)
+    start = -raw.ctypes.data % 64
+    return raw[start:start + nbytes].view(dtype).reshape(shape)
+
+
 _tables = threading.local()  # per thread: {(n, transforms per frame, max frames): descriptor table}
 
 

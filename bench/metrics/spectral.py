@@ -30,7 +30,7 @@ import torch
 from bench.errors import MetricError
 from bench.metrics import register_metric
 from bench.metrics.base import Metric, MetricInfo
-from bench.metrics.frame_fft import descriptor_table, mkl_forward
+from bench.metrics.frame_fft import aligned_empty, descriptor_table, mkl_forward
 from bench.metrics.pesq import check_pair
 from bench.metrics.stoi import use_reference_kernels
 
@@ -332,7 +332,7 @@ def _chunk_buffers(n_fft: int, n_frames: int) -> tuple[np.ndarray, np.ndarray]:
     """Reused per chunk: windowed frames [C, 2, n_fft] and their spectra [C, 2, n_fft//2+1], C the
     power of two of frames nearest to _CHUNK_BYTES of spectra."""
     chunk = min(n_frames, 1 << max(0, round(math.log2(_CHUNK_BYTES / (32 * (n_fft // 2 + 1))))))
-    return np.empty((chunk, 2, n_fft)), np.empty((chunk, 2, n_fft // 2 + 1), dtype=np.complex128)
+    return aligned_empty((chunk, 2, n_fft)), aligned_empty((chunk, 2, n_fft // 2 + 1), np.complex128)
 
 
 @functools.lru_cache(maxsize=1)
@@ -416,11 +416,15 @@ def _kernels() -> SimpleNamespace:
     # -- multi-resolution STFT distance
 
     @jit
-    def stft_terms(ri, eps, with_lin, direct_logs, sums, products, exponents):  # noqa: ANN001, ANN202
+    def stft_terms(ri, eps, with_lin, direct_logs, powers, sums, products, exponents):  # noqa: ANN001, ANN202
         # ri: [F, 2, 2*bins] interleaved (re, im) of (deg, ref). Adds Σ P_D, Σ P_R, Σ |D||R| and
         # Σ ||D|-|R|| (with_lin only) of the clamped powers to sums[:4], and |ln P_D - ln P_R| to
-        # the lane products, or log by log to sums[4].
+        # the lane products, or log by log to sums[4]. The sums run in loops without stores: a
+        # loop that also stores is vectorised or not after a run-time aliasing check on addresses,
+        # which would make the summation order, so the last bit, depend on memory layout.
         n = ri.shape[2] // 2
+        p_d = powers[0]
+        p_r = powers[1]
         s_d = 0.0
         s_r = 0.0
         cross = 0.0
@@ -437,24 +441,27 @@ def _kernels() -> SimpleNamespace:
                     k = k0 + j
                     pd = max(a[2 * k] * a[2 * k] + a[2 * k + 1] * a[2 * k + 1], eps)
                     pr = max(b[2 * k] * b[2 * k] + b[2 * k + 1] * b[2 * k + 1], eps)
-                    s_d += pd
-                    s_r += pr
-                    if with_lin:
-                        md = np.sqrt(pd)
-                        mr = np.sqrt(pr)
-                        cross += md * mr
-                        lin += abs(md - mr)
-                    else:
-                        cross += np.sqrt(pd * pr)
-                    if direct_logs:
-                        logs += abs(math.log(pd) - math.log(pr))
-                    else:
+                    p_d[k] = pd
+                    p_r[k] = pr
+                    if not direct_logs:
                         hi[j] *= max(pd, pr)
                         lo[j] *= min(pd, pr)
                 rounds += 1
                 if rounds == rounds_per_renorm:
                     renormalise(products, exponents)
                     rounds = 0
+            for k in range(n):
+                s_d += p_d[k]
+                s_r += p_r[k]
+                if with_lin:
+                    md = np.sqrt(p_d[k])
+                    mr = np.sqrt(p_r[k])
+                    cross += md * mr
+                    lin += abs(md - mr)
+                else:
+                    cross += np.sqrt(p_d[k] * p_r[k])
+                if direct_logs:
+                    logs += abs(math.log(p_d[k]) - math.log(p_r[k]))
         renormalise(products, exponents)
         sums[0] += s_d
         sums[1] += s_r
@@ -467,13 +474,14 @@ def _kernels() -> SimpleNamespace:
         # stft_terms over every frame of (deg, ref), chunk by chunk (window, MKL rfft, reduce);
         # sums[4] ends as the whole Σ |ln P_D - ln P_R|
         ri = spectra.view(np.float64)
+        powers = np.empty((2, spectra.shape[2]))
         products, exponents = new_lanes()
         n_frames = 1 + deg.size // hop
         for f0 in range(0, n_frames, frames.shape[0]):
             count = min(frames.shape[0], n_frames - f0)
             window_frames(deg, ref, f0, hop, w, frames[:count])
             transform(fft, table, frames, spectra, count)
-            stft_terms(ri[:count], eps, with_lin, direct_logs, sums, products, exponents)
+            stft_terms(ri[:count], eps, with_lin, direct_logs, powers, sums, products, exponents)
         sums[4] += log_ratio_sum(products, exponents)
 
     # -- multi-scale mel distance
@@ -543,7 +551,8 @@ def _kernels() -> SimpleNamespace:
 
     @jit
     def mel_terms(mel, eps, direct_logs):  # noqa: ANN001, ANN202
-        # (Σ |M_D - M_R|, Σ |ln max(M_D, eps) - ln max(M_R, eps)|) over mel [F, 2, n_mels]
+        # (Σ |M_D - M_R|, Σ |ln max(M_D, eps) - ln max(M_R, eps)|) over mel [F, 2, n_mels]; sums
+        # and stores in separate loops (see stft_terms)
         n = mel.shape[2]
         products, exponents = new_lanes()
         mag = 0.0
@@ -552,19 +561,20 @@ def _kernels() -> SimpleNamespace:
         for f in range(mel.shape[0]):
             d = mel[f, 0]
             r = mel[f, 1]
+            for k in range(n):
+                mag += abs(d[k] - r[k])
+                if direct_logs:
+                    logs += abs(math.log(max(d[k], eps)) - math.log(max(r[k], eps)))
+            if direct_logs:
+                continue
             for k0 in range(0, n, lanes):
                 hi = products[0]
                 lo = products[1]
                 for j in range(min(lanes, n - k0)):
-                    k = k0 + j
-                    mag += abs(d[k] - r[k])
-                    cd = max(d[k], eps)
-                    cr = max(r[k], eps)
-                    if direct_logs:
-                        logs += abs(math.log(cd) - math.log(cr))
-                    else:
-                        hi[j] *= max(cd, cr)
-                        lo[j] *= min(cd, cr)
+                    cd = max(d[k0 + j], eps)
+                    cr = max(r[k0 + j], eps)
+                    hi[j] *= max(cd, cr)
+                    lo[j] *= min(cd, cr)
                 rounds += 1
                 if rounds == rounds_per_renorm:
                     renormalise(products, exponents)
@@ -608,9 +618,10 @@ def _np_stft_distance(ref: np.ndarray, deg: np.ndarray, settings: Mapping[str, A
             table = descriptor_table(n_fft, 2, frames.shape[0])
             k.stft_scan(deg, ref, hop, _hann(win), fft, table, frames, spectra, eps, with_lin, direct_logs, sums)
         else:
+            powers = np.empty((2, n_fft // 2 + 1))
             products, exponents = k.new_lanes()
             for _, ri in _torch_chunks(deg, ref, frames, hop, _hann(win)):
-                k.stft_terms(ri, eps, with_lin, direct_logs, sums, products, exponents)
+                k.stft_terms(ri, eps, with_lin, direct_logs, powers, sums, products, exponents)
             sums[4] += k.log_ratio_sum(products, exponents)
         count = n_frames * (n_fft // 2 + 1)
         sc = math.sqrt(max(sums[0] + sums[1] - 2.0 * sums[2], 0.0) / sums[1])
