@@ -15,6 +15,7 @@ import ctypes
 import functools
 import threading
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -39,7 +40,11 @@ def _mkl() -> ctypes.CDLL | None:
     for path in sorted((Path(torch.__file__).parent / "lib").glob("*torch_cpu.*")):
         try:
             lib = ctypes.CDLL(str(path))
-            lib.DftiCreateDescriptor_d_1d.argtypes = [ctypes.POINTER(ctypes.c_void_p), ctypes.c_int, ctypes.c_long]
+            lib.DftiCreateDescriptor_d_1d.argtypes = [
+                ctypes.POINTER(ctypes.c_void_p),
+                ctypes.c_int,
+                ctypes.c_long,
+            ]
             lib.DftiCreateDescriptor_d_1d.restype = ctypes.c_long
             lib.DftiSetValue.restype = ctypes.c_long
             lib.DftiCommitDescriptor.argtypes = [ctypes.c_void_p]
@@ -52,23 +57,32 @@ def _mkl() -> ctypes.CDLL | None:
     return None
 
 
-def mkl_forward() -> ctypes._CFuncPtr | None:
-    """``DftiComputeForward(descriptor, in, out) -> status`` as a ctypes function numba can call, or
-    None where torch has no MKL (then transform with ``torch.fft.rfft``)."""
-    lib = _mkl()
-    return None if lib is None else lib.DftiComputeForward
+@functools.lru_cache(maxsize=1)
+def mkl_forward() -> Any | None:
+    """``DftiComputeForward(descriptor, in, out) -> status`` as a numba first-class function, or
+    None where torch has no MKL (then transform with ``torch.fft.rfft``).
 
-
-def aligned_empty(shape: tuple[int, ...], dtype: type = np.float64) -> np.ndarray:
-    """An uninitialised C-contiguous array starting on a 64-byte boundary.
-
-    MKL takes different code paths for differently aligned buffers, which changes results in
-    the last bit: aligned buffers keep every call (any thread, any allocator state) identical.
+    Numba calls it through the address it reads at run time, so the kernels that take it stay
+    cacheable; a ctypes function would be compiled in as a constant address and recompiled in
+    every process.
     """
-    nbytes = int(np.prod(shape)) * np.dtype(dtype).itemsize
-    raw = np.empty(nbytes + 64, dtype=np.uint8)
-    start = -raw.ctypes.data % 64
-    return raw[start:start + nbytes].view(dtype).reshape(shape)
+    lib = _mkl()
+    if lib is None:
+        return None
+    import numba.experimental.function_type  # noqa: F401  (registers the type of such functions)
+    from numba.core import types
+
+    class DftiComputeForward(types.WrapperAddressProtocol):
+        def __init__(self, address: int) -> None:
+            self._address = address
+
+        def __wrapper_address__(self) -> int:
+            return self._address
+
+        def signature(self) -> Any:
+            return types.int64(types.int64, types.uintp, types.uintp)
+
+    return DftiComputeForward(ctypes.cast(lib.DftiComputeForward, ctypes.c_void_p).value)
 
 
 _tables = threading.local()  # per thread: {(n, transforms per frame, max frames): descriptor table}
@@ -101,8 +115,9 @@ def descriptor_table(n: int, per_frame: int, max_frames: int) -> np.ndarray:
                 status = status or lib.DftiSetValue(handle, ctypes.c_int(param), ctypes.c_long(value))
             status = status or lib.DftiCommitDescriptor(handle)
             if status:
-                raise RuntimeError(f"MKL DFTI descriptor for {per_frame << i} x {n}-point real FFTs failed "
-                                   f"(status {status})")
+                raise RuntimeError(
+                    f"MKL DFTI descriptor for {per_frame << i} x {n}-point real FFTs failed (status {status})"
+                )
             handles.append(handle.value)
         cache[key] = np.array(handles, dtype=np.int64)
     return cache[key]

@@ -21,7 +21,7 @@ from __future__ import annotations
 import functools
 import math
 from collections.abc import Mapping, Sequence
-from types import SimpleNamespace
+from types import ModuleType
 from typing import Any
 
 import numpy as np
@@ -30,7 +30,7 @@ import torch
 from bench.errors import MetricError
 from bench.metrics import register_metric
 from bench.metrics.base import Metric, MetricInfo
-from bench.metrics.frame_fft import aligned_empty, descriptor_table, mkl_forward
+from bench.metrics.frame_fft import descriptor_table, mkl_forward
 from bench.metrics.pesq import check_pair
 from bench.metrics.stoi import use_reference_kernels
 
@@ -270,8 +270,6 @@ def _torch_stft_distance(
 # against the references: tests/benchmarks/scale.py section 2.
 
 _CHUNK_BYTES = 1 << 17  # spectrum bytes per chunk (a power of two of frames): cache-resident
-_LANES = 64  # running products per log-ratio sum
-_ROUNDS = 16  # factors per lane between renormalisations: 16 factors in [1e-15, 2**60] stay normal
 _MAX_SPECTRUM = 2.0**30  # bound on |X| (<= peak * window length) for the products
 _MIN_CLAMP = 1e-15  # smallest clamp for the products
 
@@ -332,259 +330,15 @@ def _chunk_buffers(n_fft: int, n_frames: int) -> tuple[np.ndarray, np.ndarray]:
     """Reused per chunk: windowed frames [C, 2, n_fft] and their spectra [C, 2, n_fft//2+1], C the
     power of two of frames nearest to _CHUNK_BYTES of spectra."""
     chunk = min(n_frames, 1 << max(0, round(math.log2(_CHUNK_BYTES / (32 * (n_fft // 2 + 1))))))
-    return aligned_empty((chunk, 2, n_fft)), aligned_empty((chunk, 2, n_fft // 2 + 1), np.complex128)
+    return np.empty((chunk, 2, n_fft)), np.empty((chunk, 2, n_fft // 2 + 1), dtype=np.complex128)
 
 
-@functools.lru_cache(maxsize=1)
-def _kernels() -> SimpleNamespace:
-    """The numba kernels, compiled (or loaded from numba's cache) on first use."""
-    import numba
+def _kernels() -> ModuleType:
+    """The numba kernels (:mod:`bench.metrics.spectral_kernels`), imported (compiled or loaded from
+    numba's cache) on first use."""
+    from bench.metrics import spectral_kernels
 
-    jit = numba.njit(cache=True, nogil=True, fastmath=True, boundscheck=False, error_model="numpy")
-    mantissa_bits, one_bits = np.int64(0xFFFFFFFFFFFFF), np.int64(0x3FF0000000000000)
-    lanes, rounds_per_renorm = _LANES, _ROUNDS
-
-    # -- sum |ln a - ln b| as lane products: products[0] of max(a, b), products[1] of min(a, b)
-
-    @jit
-    def new_lanes():  # noqa: ANN202
-        return np.ones((2, lanes)), np.zeros((2, lanes), dtype=np.int64)
-
-    @jit
-    def renormalise(products, exponents):  # noqa: ANN001, ANN202
-        # Move each lane's binary exponent into `exponents`, leaving a mantissa in [1, 2).
-        bits = products.view(np.int64)
-        for r in range(2):
-            for j in range(lanes):
-                exponents[r, j] += ((bits[r, j] >> 52) & 0x7FF) - 1023
-                bits[r, j] = (bits[r, j] & mantissa_bits) | one_bits
-
-    @jit
-    def log_ratio_sum(products, exponents):  # noqa: ANN001, ANN202
-        total = 0.0
-        for j in range(lanes):
-            total += math.log(products[0, j]) - math.log(products[1, j])
-            total += (exponents[0, j] - exponents[1, j]) * math.log(2.0)
-        return total
-
-    # -- frames and their spectra
-
-    @jit
-    def window_row(src, start, w, dst):  # noqa: ANN001, ANN202
-        # dst = src[start : start+len(w)] * w, src reflect-padded on the fly (numpy 'reflect')
-        n = w.size
-        size = src.size
-        if start >= 0 and start + n <= size:
-            for j in range(n):
-                dst[j] = src[start + j] * w[j]
-        else:
-            for j in range(n):
-                i = abs(start + j)
-                if i >= size:
-                    i = 2 * (size - 1) - i
-                dst[j] = src[i] * w[j]
-
-    @jit
-    def window_frames(deg, ref, f0, hop, w, frames):  # noqa: ANN001, ANN202
-        # frames[f, s] = frame f0+f of signal s (deg, ref) as torch.stft(center=True) frames it:
-        # reflect-padded by n_fft//2, the window w centred in n_fft with zeros either side
-        n_fft = frames.shape[2]
-        n = w.size
-        off = (n_fft - n) // 2
-        for f in range(frames.shape[0]):
-            start = (f0 + f) * hop - n_fft // 2 + off
-            for s in range(2):
-                for j in range(off):
-                    frames[f, s, j] = 0.0
-                for j in range(off + n, n_fft):
-                    frames[f, s, j] = 0.0
-            window_row(deg, start, w, frames[f, 0, off:off + n])
-            window_row(ref, start, w, frames[f, 1, off:off + n])
-
-    @jit
-    def transform(fft, table, frames, spectra, count):  # noqa: ANN001, ANN202
-        # spectra[:count] = rfft(frames[:count]) by MKL, as pieces of 2**i frames (descriptor table[i])
-        start = 0
-        while start < count:
-            i = 0
-            while (2 << i) <= count - start:
-                i += 1
-            if fft(table[i], frames[start:].ctypes.data, spectra[start:].ctypes.data) != 0:
-                raise RuntimeError("MKL DFTI forward transform failed")
-            start += 1 << i
-
-    # -- multi-resolution STFT distance
-
-    @jit
-    def stft_terms(ri, eps, with_lin, direct_logs, powers, sums, products, exponents):  # noqa: ANN001, ANN202
-        # ri: [F, 2, 2*bins] interleaved (re, im) of (deg, ref). Adds Σ P_D, Σ P_R, Σ |D||R| and
-        # Σ ||D|-|R|| (with_lin only) of the clamped powers to sums[:4], and |ln P_D - ln P_R| to
-        # the lane products, or log by log to sums[4]. The sums run in loops without stores: a
-        # loop that also stores is vectorised or not after a run-time aliasing check on addresses,
-        # which would make the summation order, so the last bit, depend on memory layout.
-        n = ri.shape[2] // 2
-        p_d = powers[0]
-        p_r = powers[1]
-        s_d = 0.0
-        s_r = 0.0
-        cross = 0.0
-        lin = 0.0
-        logs = 0.0
-        rounds = 0
-        for f in range(ri.shape[0]):
-            a = ri[f, 0]
-            b = ri[f, 1]
-            for k0 in range(0, n, lanes):
-                hi = products[0]
-                lo = products[1]
-                for j in range(min(lanes, n - k0)):
-                    k = k0 + j
-                    pd = max(a[2 * k] * a[2 * k] + a[2 * k + 1] * a[2 * k + 1], eps)
-                    pr = max(b[2 * k] * b[2 * k] + b[2 * k + 1] * b[2 * k + 1], eps)
-                    p_d[k] = pd
-                    p_r[k] = pr
-                    if not direct_logs:
-                        hi[j] *= max(pd, pr)
-                        lo[j] *= min(pd, pr)
-                rounds += 1
-                if rounds == rounds_per_renorm:
-                    renormalise(products, exponents)
-                    rounds = 0
-            for k in range(n):
-                s_d += p_d[k]
-                s_r += p_r[k]
-                if with_lin:
-                    md = np.sqrt(p_d[k])
-                    mr = np.sqrt(p_r[k])
-                    cross += md * mr
-                    lin += abs(md - mr)
-                else:
-                    cross += np.sqrt(p_d[k] * p_r[k])
-                if direct_logs:
-                    logs += abs(math.log(p_d[k]) - math.log(p_r[k]))
-        renormalise(products, exponents)
-        sums[0] += s_d
-        sums[1] += s_r
-        sums[2] += cross
-        sums[3] += lin
-        sums[4] += logs
-
-    @jit
-    def stft_scan(deg, ref, hop, w, fft, table, frames, spectra, eps, with_lin, direct_logs, sums):  # noqa: ANN001, ANN202
-        # stft_terms over every frame of (deg, ref), chunk by chunk (window, MKL rfft, reduce);
-        # sums[4] ends as the whole Σ |ln P_D - ln P_R|
-        ri = spectra.view(np.float64)
-        powers = np.empty((2, spectra.shape[2]))
-        products, exponents = new_lanes()
-        n_frames = 1 + deg.size // hop
-        for f0 in range(0, n_frames, frames.shape[0]):
-            count = min(frames.shape[0], n_frames - f0)
-            window_frames(deg, ref, f0, hop, w, frames[:count])
-            transform(fft, table, frames, spectra, count)
-            stft_terms(ri[:count], eps, with_lin, direct_logs, powers, sums, products, exponents)
-        sums[4] += log_ratio_sum(products, exponents)
-
-    # -- multi-scale mel distance
-
-    @jit
-    def mel_frames(ri, mag, w0, w1, starts, mel):  # noqa: ANN001, ANN202
-        # mel[f, s, m] = Σ_k fb[m, k] |X_s[f, k]|: magnitudes row by row (vectorised square roots),
-        # then each bin read once (see _mel_runs) for four rows at a time (independent sums)
-        n = mag.shape[2]
-        for f in range(ri.shape[0]):
-            for s in range(2):
-                a = ri[f, s]
-                row = mag[f, s]
-                for k in range(n):
-                    row[k] = np.sqrt(a[2 * k] * a[2 * k] + a[2 * k + 1] * a[2 * k + 1])
-        rows = 2 * ri.shape[0]
-        x = mag[:ri.shape[0]].reshape(rows, n)
-        out = mel.reshape(rows, mel.shape[2])
-        for r0 in range(0, rows, 4):
-            x0 = x[r0]
-            x1 = x[r0 + 1]
-            x2 = x[min(r0 + 2, rows - 1)]
-            x3 = x[min(r0 + 3, rows - 1)]
-            c0 = 0.0
-            c1 = 0.0
-            c2 = 0.0
-            c3 = 0.0
-            for m in range(out.shape[1]):
-                u0 = 0.0
-                u1 = 0.0
-                u2 = 0.0
-                u3 = 0.0
-                v0 = 0.0
-                v1 = 0.0
-                v2 = 0.0
-                v3 = 0.0
-                for k in range(starts[m], starts[m + 1]):
-                    p = w0[k]
-                    q = w1[k]
-                    u0 += p * x0[k]
-                    u1 += p * x1[k]
-                    u2 += p * x2[k]
-                    u3 += p * x3[k]
-                    v0 += q * x0[k]
-                    v1 += q * x1[k]
-                    v2 += q * x2[k]
-                    v3 += q * x3[k]
-                out[r0, m] = u0 + c0
-                out[r0 + 1, m] = u1 + c1
-                if r0 + 2 < rows:
-                    out[r0 + 2, m] = u2 + c2
-                    out[r0 + 3, m] = u3 + c3
-                c0 = v0
-                c1 = v1
-                c2 = v2
-                c3 = v3
-
-    @jit
-    def mel_scan(deg, ref, hop, w, fft, table, frames, spectra, mag, w0, w1, starts, mel):  # noqa: ANN001, ANN202
-        # mel_frames over every frame of (deg, ref), chunk by chunk (window, MKL rfft, reduce)
-        ri = spectra.view(np.float64)
-        for f0 in range(0, mel.shape[0], frames.shape[0]):
-            count = min(frames.shape[0], mel.shape[0] - f0)
-            window_frames(deg, ref, f0, hop, w, frames[:count])
-            transform(fft, table, frames, spectra, count)
-            mel_frames(ri[:count], mag, w0, w1, starts, mel[f0:f0 + count])
-
-    @jit
-    def mel_terms(mel, eps, direct_logs):  # noqa: ANN001, ANN202
-        # (Σ |M_D - M_R|, Σ |ln max(M_D, eps) - ln max(M_R, eps)|) over mel [F, 2, n_mels]; sums
-        # and stores in separate loops (see stft_terms)
-        n = mel.shape[2]
-        products, exponents = new_lanes()
-        mag = 0.0
-        logs = 0.0
-        rounds = 0
-        for f in range(mel.shape[0]):
-            d = mel[f, 0]
-            r = mel[f, 1]
-            for k in range(n):
-                mag += abs(d[k] - r[k])
-                if direct_logs:
-                    logs += abs(math.log(max(d[k], eps)) - math.log(max(r[k], eps)))
-            if direct_logs:
-                continue
-            for k0 in range(0, n, lanes):
-                hi = products[0]
-                lo = products[1]
-                for j in range(min(lanes, n - k0)):
-                    cd = max(d[k0 + j], eps)
-                    cr = max(r[k0 + j], eps)
-                    hi[j] *= max(cd, cr)
-                    lo[j] *= min(cd, cr)
-                rounds += 1
-                if rounds == rounds_per_renorm:
-                    renormalise(products, exponents)
-                    rounds = 0
-        renormalise(products, exponents)
-        return mag, logs + log_ratio_sum(products, exponents)
-
-    return SimpleNamespace(new_lanes=new_lanes, log_ratio_sum=log_ratio_sum, window_frames=window_frames,
-                           stft_terms=stft_terms, stft_scan=stft_scan, mel_frames=mel_frames, mel_scan=mel_scan,
-                           mel_terms=mel_terms)
+    return spectral_kernels
 
 
 def _direct_logs(ref: np.ndarray, deg: np.ndarray, max_window: int, clamp: float) -> bool:
