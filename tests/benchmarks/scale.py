@@ -148,6 +148,10 @@ def kernels_section(n_pairs: int) -> None:
     print(f"    max |fast - pystoi| = {worst:.1e}")
     # spectral distances: the metric with the fast kernel vs the same metric with
     # CODECBENCH_REFERENCE_KERNELS=1 (auraloss; the numpy + librosa mel reference)
+    from bench.metrics.frame_fft import mkl_forward
+
+    print(f"    spectral FFTs: {'MKL DFTI from the fused kernels' if mkl_forward() else 'torch.fft (no MKL here)'}"
+          ", one thread")
     for mid, ref_name in (("stft_distance", "auraloss"), ("mel_distance", "np+librosa")):
         m = metrics.get(mid)
         os.environ["CODECBENCH_REFERENCE_KERNELS"] = "1"
