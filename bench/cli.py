@@ -36,6 +36,15 @@ def _weights_map(values: list[str] | None, codec_ids: list[str]) -> dict[str, st
     return out
 
 
+def default_lms(task_ids: list[str]) -> list[str]:
+    """The codec-LMs a run's generation tasks use when ``--lms`` is not given: those that load and do them."""
+    from bench.lms import lms
+    from bench.task import tasks
+
+    generation = {getattr(tasks.get(t), "lm_task", None) for t in task_ids} - {None}
+    return [n for n, e in lms.items() if e.meta.kind == "model" and e.meta.tasks & generation]
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from bench.codecs import codecs
     from bench.lms import lms
@@ -44,14 +53,20 @@ def cmd_run(args: argparse.Namespace) -> int:
     from bench.task import tasks
 
     lm_ids = lms.resolve(args.lms, []) if args.lms else []
+    task_ids = tasks.resolve(args.tasks, ["zero_shot_tts"] if lm_ids and not args.codecs else ["reconstruction"])
+    if not lm_ids:
+        lm_ids = default_lms(task_ids)
+        if lm_ids:
+            print(f"codecbench: no --lms given; generation tasks run on every codec-LM that loads and does them: "
+                  f"{', '.join(lm_ids)}", file=sys.stderr)
     if args.codecs:
         codec_ids = codecs.resolve(args.codecs, [])
-    else:  # --lms alone evaluates only the codec-LMs
+    else:  # codec-LMs alone unless op-points are asked for
         codec_ids = [] if lm_ids else codecs.resolve(",".join(DEFAULT_CODECS), [])
     config = RunConfig(
         codecs=codec_ids,
         weights=_weights_map(args.weights, codec_ids),
-        tasks=tasks.resolve(args.tasks, ["zero_shot_tts"] if lm_ids and not args.codecs else ["reconstruction"]),
+        tasks=task_ids,
         data=args.data,
         out=Path(args.out) if args.out else None,
         metrics=_csv(args.metrics),

@@ -347,3 +347,13 @@ def test_cli_lists_codec_lms_with_availability(capsys):
     assert {r["family"] for r in rows} >= SURVEY and len(rows) == len(lms.names())
     for r in rows:
         assert isinstance(r["available"], bool) and (r["available"] or r["reason"])
+
+
+def test_generation_tasks_without_lms_use_every_loadable_codec_lm_that_does_them():
+    from bench.cli import default_lms
+
+    tts = default_lms(["zero_shot_tts"])
+    assert {"csm-1b", "uslm", "valle-x", "dia-1.6b"} <= set(tts)
+    assert not {"valle", "musicgen-small", "moshiko", "audiogen-medium"} & set(tts)  # folders, other tasks
+    assert {"moshiko", "audiolm", "soundstorm"} <= set(default_lms(["continuation"]))
+    assert default_lms(["reconstruction"]) == []
