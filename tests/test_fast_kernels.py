@@ -134,6 +134,34 @@ def test_gpu_equals_cpu(speech_pairs) -> None:
         assert abs(fast_stoi.stoi(x, y, 16000, extended, device="cuda") - cpu) <= 1e-9
 
 
+_STOI_KERNEL_STATS = """
+import json
+import numpy as np
+from bench.metrics import fast_stoi, stoi_kernels
+rng = np.random.default_rng(0)
+x = rng.standard_normal(16000 * 2)
+for extended in (False, True):
+    fast_stoi.stoi(x, x + 0.3 * rng.standard_normal(x.size), 16000, extended)
+kernels = (stoi_kernels.silence_free_frames, stoi_kernels.band_magnitudes, stoi_kernels.stoi_segments)
+print(json.dumps({k.__name__: [sum(k.stats.cache_hits.values()), sum(k.stats.cache_misses.values())]
+                  for k in kernels}))
+"""
+
+
+def test_stoi_kernels_load_from_numba_cache_in_a_new_process(tmp_path) -> None:
+    """Scoring workers start without compiling: a second process loads every kernel the first compiled."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path)}
+    runs = [json.loads(subprocess.run([sys.executable, "-c", _STOI_KERNEL_STATS], env=env, capture_output=True,
+                                      text=True, check=True).stdout.strip().splitlines()[-1]) for _ in range(2)]
+    assert all(misses > 0 for _, misses in runs[0].values()), runs[0]  # compiled into the empty cache
+    assert all(hits > 0 and misses == 0 for hits, misses in runs[1].values()), runs[1]
+
+
 # ----------------------------------------------------------------------------- spectral distances
 
 SPECTRAL_CODECS = ("opus@6kbps", "mp3@8kbps", "amrnb@4.75kbps", "g722@64kbps")
