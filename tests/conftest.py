@@ -37,3 +37,12 @@ def make_speechlike(sample_rate: int, duration: float = 2.0, seed: int = 0) -> n
 def speechlike() -> Callable[..., np.ndarray]:
     """Factory ``speechlike(sample_rate, duration=2.0, seed=0) -> [1, T] float32``."""
     return make_speechlike
+
+
+@pytest.fixture(scope="module")
+def one_thread():
+    """Tiny models run fastest single-threaded; two threads on a loaded 2-core box are ~20x slower."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

@@ -21,13 +21,7 @@ VARIANTS = ("speechtokenizer_hubert_avg", "speechtokenizer_snake")
 OP_POINTS = sorted(name for name, op in codecs.items() if op.meta.family == "speechtokenizer")
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny models run fastest single-threaded; two threads on a loaded 2-core box are ~20x slower."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _full_model_on_meta(variant: str) -> st.SpeechTokenizerModel:

@@ -50,13 +50,7 @@ FULL_LAYOUT = {
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "checkpoint_manifests"
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny models on a shared 2-core machine: OpenMP spinning over two threads is ~10x slower."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def test_all_expected_op_points_registered():

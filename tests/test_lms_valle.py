@@ -25,13 +25,7 @@ FIXTURE = Path(__file__).parent / "fixtures" / "valle_state_dicts.json"
 FULL = {"uslm": uslm.FULL, "valle-x": vallex.FULL}
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny models run fastest single-threaded on a shared 2-core box."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _speech(seconds: float, sr: int, seed: int = 0) -> np.ndarray:
