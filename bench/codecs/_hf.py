@@ -117,6 +117,18 @@ def draw_rvq_codebooks(residual: torch.Tensor, layers: Sequence[Any], codebook_s
         residual = residual - quantize(layer, residual)
 
 
+def set_euclidean_codebook(layer: Any, vectors: torch.Tensor) -> None:
+    """``set_codebook`` for transformers' EnCodec-style EMA codebooks (EnCodec, X-Codec)."""
+    layer.codebook.embed.copy_(vectors)
+    layer.codebook.embed_avg.copy_(vectors)
+    layer.codebook.cluster_size.fill_(1.0)
+
+
+def quantize_euclidean(layer: Any, residual: torch.Tensor) -> torch.Tensor:
+    """``quantize`` for the same codebooks: nearest entry of each residual vector."""
+    return layer.codebook.decode(layer.codebook.encode(residual))
+
+
 def rescale_output(model_output: torch.Tensor, reference: torch.Tensor, module: torch.nn.Module) -> None:
     """Scale a random decoder's last layer so its output level matches the input's.
 

@@ -23,11 +23,13 @@ from bench.codecs._hf import (
     draw_rvq_codebooks,
     hub_weights,
     implementation,
+    quantize_euclidean,
     rescale_output,
+    set_euclidean_codebook,
     token_meta,
 )
 from bench.codecs.base import Codes, Encoded, Measured
-from bench.codecs.neural import calibration_audio
+from bench.codecs.neural import calibration_audio, stack_padded
 
 CITATION = ("Défossez, Copet, Synnaeve, Adi: High Fidelity Neural Audio Compression. TMLR 2023, "
             "arXiv:2210.13438")
@@ -107,15 +109,7 @@ class EncodecCodec(HFTokenCodec):
             x = x / x.mean(1, keepdim=True).pow(2).mean(-1, keepdim=True).sqrt()
         emb = model.encoder(x)[0].T  # [T, D]
 
-        def set_cb(layer, vectors):
-            layer.codebook.embed.copy_(vectors)
-            layer.codebook.embed_avg.copy_(vectors)
-            layer.codebook.cluster_size.fill_(1.0)
-
-        def quantize(layer, r):
-            return layer.codebook.decode(layer.codebook.encode(r))
-
-        draw_rvq_codebooks(emb, model.quantizer.layers, CODEBOOK, set_cb, quantize)
+        draw_rvq_codebooks(emb, model.quantizer.layers, CODEBOOK, set_euclidean_codebook, quantize_euclidean)
         codes = model.quantizer.encode(emb.T[None])
         y = model.decoder(model.quantizer.decode(codes))
         rescale_output(y, calibration_audio(self.meta.sample_rate, channels=self.meta.channels),
@@ -175,11 +169,7 @@ class EncodecCodec(HFTokenCodec):
             audio = self.decode_frames(encoded.codes[idx, :, :t].to(self.device), s)
             for j, i in enumerate(idx):
                 outs[i] = audio[j, :, : encoded.n_samples[i]]
-        lengths = torch.tensor([outs[i].shape[-1] for i in range(len(outs))])
-        batch = torch.zeros(len(outs), self.meta.channels, int(lengths.max()), device=self.device)
-        for i, y in outs.items():
-            batch[i, :, : y.shape[-1]] = y
-        return batch, lengths
+        return stack_padded(outs, self.meta.channels, self.device)
 
     def measure(self, encoded: Encoded) -> list[Measured]:
         measured = super().measure(encoded)

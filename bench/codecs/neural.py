@@ -23,6 +23,15 @@ from bench.codecs.weights import local_weights, resolve_weights
 from bench.errors import CodecError
 
 
+def stack_padded(outs: dict[int, torch.Tensor], channels: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-item decoded audio {batch index: [C, T_i]} → zero-padded [B, C, max T] and the lengths."""
+    lengths = torch.tensor([outs[i].shape[-1] for i in range(len(outs))])
+    batch = torch.zeros(len(outs), channels, int(lengths.max()), device=device)
+    for i, y in outs.items():
+        batch[i, :, : y.shape[-1]] = y
+    return batch, lengths
+
+
 class TokenCodec(Codec):
     """A neural codec emitting integer codes ``[B, K, T]``."""
 
@@ -131,11 +140,7 @@ class TokenCodec(Codec):
             audio = self.decode_frames(encoded.codes[idx, :, :t].to(self.device))
             for j, i in enumerate(idx):
                 outs[i] = audio[j, :, : encoded.n_samples[i]]
-        lengths = torch.tensor([outs[i].shape[-1] for i in range(len(outs))])
-        batch = torch.zeros(len(outs), self.meta.channels, int(lengths.max()), device=self.device)
-        for i, y in outs.items():
-            batch[i, :, : y.shape[-1]] = y
-        return batch, lengths
+        return stack_padded(outs, self.meta.channels, self.device)
 
     def _groups(self, lengths: list[int]) -> dict[int, list[int]]:
         if self.exact_padding:

@@ -19,7 +19,9 @@ from bench.codecs._hf import (
     draw_rvq_codebooks,
     hub_weights,
     implementation,
+    quantize_euclidean,
     rescale_output,
+    set_euclidean_codebook,
     token_meta,
 )
 from bench.codecs.neural import calibration_audio
@@ -85,15 +87,7 @@ class XcodecCodec(HFTokenCodec):
         finally:
             del q.encode
 
-        def set_cb(layer, vectors):
-            layer.codebook.embed.copy_(vectors)
-            layer.codebook.embed_avg.copy_(vectors)
-            layer.codebook.cluster_size.fill_(1.0)
-
-        def quantize(layer, r):
-            return layer.codebook.decode(layer.codebook.encode(r))
-
-        draw_rvq_codebooks(captured["e"][0].T, q.quantizers, CODEBOOK, set_cb, quantize)
+        draw_rvq_codebooks(captured["e"][0].T, q.quantizers, CODEBOOK, set_euclidean_codebook, quantize_euclidean)
         y = model.decode(model.encode(x, return_dict=True).audio_codes, return_dict=True).audio_values
         rescale_output(y, x, model.acoustic_decoder.conv2)
 
